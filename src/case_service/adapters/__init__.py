@@ -1,0 +1,1 @@
+"""Database and broker adapters behind the use cases."""

@@ -1,0 +1,92 @@
+"""Engine construction and transactions, with SQLite's single-writer rule made explicit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from case_service.config import Settings
+
+
+class Database:
+    """Owns the engine. Hands out connections inside a begun transaction.
+
+    SQLite allows one writer at a time. Write transactions start with `BEGIN IMMEDIATE` so two
+    writers never both read and then fail to upgrade their lock, and within one process they queue
+    on an asyncio lock instead of spinning on `database is locked`. Reads run concurrently (WAL).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.is_sqlite = settings.is_sqlite
+        self.engine: AsyncEngine = _create_engine(settings)
+        self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.asynccontextmanager
+    async def connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        """A connection with an open transaction; the caller commits, anything else rolls back."""
+        lock = self._sqlite_write_lock if write and self._sqlite_write_lock else contextlib.nullcontext()
+        async with lock, self.engine.connect() as conn:
+            if self.is_sqlite and write:
+                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+            await conn.begin()
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction():
+                    await conn.rollback()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _create_engine(settings: Settings) -> AsyncEngine:
+    kwargs: dict[str, Any] = {}
+    if settings.is_sqlite:
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs.update(
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_pool_size,
+            pool_timeout=settings.database_connect_timeout,
+            pool_pre_ping=True,
+            connect_args={"timeout": settings.database_connect_timeout},
+        )
+    engine = create_async_engine(settings.database_url, **kwargs)
+    if settings.is_sqlite:
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us emit BEGIN ourselves (the driver's implicit transactions ignore IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=30000",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")

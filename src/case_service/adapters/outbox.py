@@ -1,0 +1,76 @@
+"""Writing events to the transactional outbox: same connection, same transaction as the change."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from case_service.adapters.tables import event_outbox
+from case_service.domain.events import DomainEvent
+from case_service.service.context import RequestContext
+
+SCHEMA_VERSION = "1.0.0"
+CHANNEL_VERSION = "v1"
+AGGREGATE_TYPE = "case"
+
+
+def channel_for(event_type: str) -> str:
+    """The versioned broker channel of an event type: `case.created` -> `case.created.v1`."""
+    return f"{event_type}.{CHANNEL_VERSION}"
+
+
+def build_envelope(event: DomainEvent, context: RequestContext, producer: str) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event.event_type,
+        "schema_version": SCHEMA_VERSION,
+        "timestamp": event.occurred_at.astimezone(UTC).isoformat(),
+        "correlation_id": context.correlation_id,
+        "producer": producer,
+        "aggregate_type": AGGREGATE_TYPE,
+        "aggregate_id": event.case_id,
+        "aggregate_version": event.version,
+        "payload": event.payload(),
+    }
+
+
+def cloudevents_headers(envelope: dict[str, Any], producer: str) -> dict[str, str]:
+    """CloudEvents 1.0 binary-mode attributes, carried as broker headers beside the JSON body."""
+    return {
+        "ce-specversion": "1.0",
+        "ce-id": envelope["event_id"],
+        "ce-type": channel_for(envelope["event_type"]),
+        "ce-source": f"/{producer}",
+        "ce-time": envelope["timestamp"],
+        "ce-subject": envelope["aggregate_id"],
+        "content-type": "application/json",
+    }
+
+
+async def write_events(
+    conn: AsyncConnection, events: Sequence[DomainEvent], context: RequestContext, producer: str
+) -> None:
+    if not events:
+        return
+    now = datetime.now(UTC)
+    rows = []
+    for event in events:
+        envelope = build_envelope(event, context, producer)
+        rows.append(
+            {
+                "event_id": envelope["event_id"],
+                "event_type": event.event_type,
+                "aggregate_type": AGGREGATE_TYPE,
+                "aggregate_id": event.case_id,
+                "aggregate_version": event.version,
+                "envelope": envelope,
+                "headers": cloudevents_headers(envelope, producer),
+                "created_at": now,
+            }
+        )
+    await conn.execute(insert(event_outbox), rows)

@@ -1,0 +1,204 @@
+"""The case repository: the only place that turns cases into SQL and rows back into cases."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from case_service.adapters.tables import case_status_transitions, case_tags, case_title_counters, cases
+from case_service.domain.case import Case, CaseStatus, Category, Severity, StatusTransition
+from case_service.domain.errors import ConcurrentModification
+from case_service.domain.queries import CasePage, CaseQuery
+
+
+class CaseRepository:
+    """Reads and writes cases on one connection; never commits (the unit of work does).
+
+    Every case it adds, saves or removes is kept in `seen`, so the unit of work can collect the
+    events those cases recorded and write them to the outbox in the same transaction.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._loaded_tags: dict[str, list[str]] = {}
+        self.seen: list[Case] = []
+
+    async def add(self, case: Case) -> None:
+        await self._conn.execute(insert(cases).values(**_case_columns(case), case_id=case.case_id))
+        await self._insert_tags(case, case.tags)
+        self._loaded_tags[case.case_id] = list(case.tags)
+        self.seen.append(case)
+
+    async def get(self, case_id: str, user_id: str, *, for_update: bool = False) -> Case | None:
+        """The user's case, or None. `for_update` locks the row until the transaction ends."""
+        stmt = select(cases).where(cases.c.case_id == case_id, cases.c.user_id == user_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self._conn.execute(stmt)).one_or_none()
+        if row is None:
+            return None
+        tags = (await self._tags_of([case_id]))[case_id]
+        self._loaded_tags[case_id] = list(tags)
+        return _to_case(row, tags)
+
+    async def save(self, case: Case, expected_version: int) -> None:
+        """Write the case back; fail if anyone changed it since it was read at `expected_version`."""
+        result = await self._conn.execute(
+            update(cases)
+            .where(cases.c.case_id == case.case_id, cases.c.version == expected_version)
+            .values(**_case_columns(case))
+        )
+        if result.rowcount != 1:
+            raise ConcurrentModification(
+                f"Case {case.case_id} changed while it was being updated; retry", case_id=case.case_id
+            )
+        old_tags = self._loaded_tags.get(case.case_id, [])
+        if old_tags != case.tags:
+            removed = [tag for tag in old_tags if tag not in case.tags]
+            if removed:
+                await self._conn.execute(
+                    delete(case_tags).where(case_tags.c.case_id == case.case_id, case_tags.c.tag.in_(removed))
+                )
+            await self._insert_tags(case, [tag for tag in case.tags if tag not in old_tags])
+            self._loaded_tags[case.case_id] = list(case.tags)
+        self.seen.append(case)
+
+    async def remove(self, case: Case) -> None:
+        """Delete the case; its tags and transitions go with it (ON DELETE CASCADE)."""
+        await self._conn.execute(delete(cases).where(cases.c.case_id == case.case_id))
+        self.seen.append(case)
+
+    async def add_transition(
+        self,
+        transition: StatusTransition,
+        *,
+        actor_id: str,
+        actor_email: str | None,
+        correlation_id: str | None,
+    ) -> None:
+        await self._conn.execute(
+            insert(case_status_transitions).values(
+                case_id=transition.case_id,
+                from_status=transition.from_status.value,
+                to_status=transition.to_status.value,
+                reason=transition.reason,
+                actor_id=actor_id,
+                actor_email=actor_email,
+                correlation_id=correlation_id,
+                changed_at=transition.changed_at,
+            )
+        )
+
+    async def transitions_of(self, case_id: str) -> list[dict[str, Any]]:
+        rows = await self._conn.execute(
+            select(case_status_transitions)
+            .where(case_status_transitions.c.case_id == case_id)
+            .order_by(case_status_transitions.c.id)
+        )
+        return [dict(row._mapping) for row in rows]
+
+    async def next_title_number(self, user_id: str, day: str) -> int:
+        """Hand out the next creation number for the user's UTC day, atomically.
+
+        The upsert takes a row lock on PostgreSQL, so concurrent creates get distinct numbers;
+        numbers are never reused, even after the cases that got them are deleted.
+        """
+        dialect_insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = (
+            dialect_insert(case_title_counters)
+            .values(user_id=user_id, day=day, last_number=1)
+            .on_conflict_do_update(
+                index_elements=[case_title_counters.c.user_id, case_title_counters.c.day],
+                set_={"last_number": case_title_counters.c.last_number + 1},
+            )
+            .returning(case_title_counters.c.last_number)
+        )
+        return int((await self._conn.execute(stmt)).scalar_one())
+
+    async def list(self, query: CaseQuery) -> CasePage:
+        stmt = _filtered(query)
+        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        rows = (
+            await self._conn.execute(
+                stmt.order_by(cases.c.created_at.desc(), cases.c.seq.desc()).limit(query.limit).offset(query.offset)
+            )
+        ).all()
+        tags = await self._tags_of([row.case_id for row in rows])
+        return CasePage(cases=[_to_case(row, tags[row.case_id]) for row in rows], total=int(total))
+
+    async def _tags_of(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = defaultdict(list)
+        if case_ids:
+            rows = await self._conn.execute(
+                select(case_tags.c.case_id, case_tags.c.tag)
+                .where(case_tags.c.case_id.in_(case_ids))
+                .order_by(case_tags.c.case_id, case_tags.c.tag)
+            )
+            for case_id, tag in rows:
+                found[case_id].append(tag)
+        return found
+
+    async def _insert_tags(self, case: Case, tags: Iterable[str]) -> None:
+        values = [{"case_id": case.case_id, "tag": tag, "user_id": case.user_id} for tag in tags]
+        if values:
+            await self._conn.execute(insert(case_tags), values)
+
+
+def _filtered(query: CaseQuery) -> Select[Any]:
+    stmt = select(cases).where(cases.c.user_id == query.user_id)
+    for column, values in (
+        (cases.c.status, query.statuses),
+        (cases.c.severity, query.severities),
+        (cases.c.category, query.categories),
+        (cases.c.session_id, query.session_ids),
+    ):
+        if values:
+            stmt = stmt.where(column.in_(values))
+    if query.tags:
+        tagged = select(case_tags.c.case_id).where(
+            case_tags.c.user_id == query.user_id, case_tags.c.tag.in_(query.tags)
+        )
+        stmt = stmt.where(cases.c.case_id.in_(tagged))
+    return stmt
+
+
+def _case_columns(case: Case) -> dict[str, Any]:
+    return {
+        "user_id": case.user_id,
+        "session_id": case.session_id,
+        "title": case.title,
+        "description": case.description,
+        "status": case.status.value,
+        "severity": case.severity.value,
+        "category": case.category.value,
+        "metadata": case.metadata,
+        "created_at": case.created_at,
+        "updated_at": case.updated_at,
+        "resolved_at": case.resolved_at,
+        "version": case.version,
+    }
+
+
+def _to_case(row: Row[Any], tags: list[str]) -> Case:
+    return Case(
+        case_id=row.case_id,
+        user_id=row.user_id,
+        title=row.title,
+        description=row.description,
+        status=CaseStatus(row.status),
+        severity=Severity(row.severity),
+        category=Category(row.category),
+        metadata=dict(row.metadata),
+        tags=list(tags),
+        session_id=row.session_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        resolved_at=row.resolved_at,
+        version=row.version,
+    )

@@ -1,0 +1,151 @@
+"""The relational schema, as SQLAlchemy Core tables. Alembic migrations create it; this module
+describes it so the repository can query it. Keep the two in step (a test compares them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only gives auto-incrementing keys to INTEGER PRIMARY KEY columns.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are stored in UTC and always come back timezone-aware (SQLite drops the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+cases = Table(
+    "cases",
+    metadata,
+    # `seq` orders cases created in the same instant; `case_id` is the public identifier.
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("case_id", String(32), nullable=False, unique=True),
+    Column("user_id", String(128), nullable=False),
+    Column("session_id", String(128), nullable=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("status", String(20), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("category", String(20), nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("version", Integer, nullable=False),
+)
+Index("ix_cases_user_created", cases.c.user_id, cases.c.created_at.desc(), cases.c.seq.desc())
+Index(
+    "ix_cases_user_status_created",
+    cases.c.user_id,
+    cases.c.status,
+    cases.c.created_at.desc(),
+    cases.c.seq.desc(),
+)
+Index("ix_cases_user_session", cases.c.user_id, cases.c.session_id)
+
+case_tags = Table(
+    "case_tags",
+    metadata,
+    Column("case_id", String(32), ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(50), primary_key=True),
+    # The owner is repeated here so tag filters and per-user tag counts need no join.
+    Column("user_id", String(128), nullable=False),
+)
+Index("ix_case_tags_user_tag", case_tags.c.user_id, case_tags.c.tag)
+
+case_status_transitions = Table(
+    "case_status_transitions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("case_id", String(32), ForeignKey("cases.case_id", ondelete="CASCADE"), nullable=False),
+    Column("from_status", String(20), nullable=False),
+    Column("to_status", String(20), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("actor_id", String(128), nullable=False),
+    Column("actor_email", String(320), nullable=True),
+    Column("correlation_id", String(128), nullable=True),
+    Column("changed_at", UTCDateTime, nullable=False),
+)
+Index("ix_case_status_transitions_case", case_status_transitions.c.case_id, case_status_transitions.c.id)
+
+# One row per user and UTC day: the last number handed out for an untitled `Case-MMDD-N`.
+# Counting existing cases instead would repeat numbers after deletions and race under load.
+case_title_counters = Table(
+    "case_title_counters",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("last_number", Integer, nullable=False),
+)
+
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("event_type", String(100), nullable=False),
+    Column("aggregate_type", String(50), nullable=False),
+    Column("aggregate_id", String(64), nullable=False),
+    Column("aggregate_version", Integer, nullable=False),
+    # The complete message body as it goes on the wire, and the broker headers beside it.
+    Column("envelope", Json, nullable=False),
+    Column("headers", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    UniqueConstraint("aggregate_type", "aggregate_id", "aggregate_version"),
+)
+Index(
+    "ix_event_outbox_pending",
+    event_outbox.c.aggregate_id,
+    event_outbox.c.aggregate_version,
+    postgresql_where=event_outbox.c.published_at.is_(None),
+    sqlite_where=event_outbox.c.published_at.is_(None),
+)
+Index("ix_event_outbox_published_at", event_outbox.c.published_at)

@@ -1,0 +1,52 @@
+"""The SQLAlchemy unit of work: one connection, one transaction, outbox rows written with the change."""
+
+from __future__ import annotations
+
+import contextlib
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from case_service.adapters.database import Database
+from case_service.adapters.outbox import write_events
+from case_service.adapters.repository import CaseRepository
+from case_service.service.context import RequestContext
+
+
+class SqlAlchemyUnitOfWork:
+    def __init__(self, database: Database, context: RequestContext, *, write: bool, producer: str) -> None:
+        self._database = database
+        self._context = context
+        self._write = write
+        self._producer = producer
+        self._stack = contextlib.AsyncExitStack()
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> SqlAlchemyUnitOfWork:
+        self._conn = await self._stack.enter_async_context(self._database.connection(write=self._write))
+        self.cases = CaseRepository(self._conn)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Leaving without commit() rolls back: the connection context does it.
+        await self._stack.__aexit__(exc_type, exc, tb)
+
+    async def commit(self) -> None:
+        assert self._conn is not None, "commit() outside the unit of work"
+        touched = list({id(case): case for case in self.cases.seen}.values())
+        events = [event for case in touched for event in case.events]
+        await write_events(self._conn, events, self._context, self._producer)
+        await self._conn.commit()
+        for case in touched:
+            case.events.clear()
+
+
+class SqlAlchemyUnitOfWorkFactory:
+    def __init__(self, database: Database, producer: str) -> None:
+        self._database = database
+        self._producer = producer
+
+    def __call__(self, context: RequestContext, *, write: bool) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self._database, context, write=write, producer=self._producer)

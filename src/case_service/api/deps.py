@@ -1,0 +1,107 @@
+"""Dependencies shared by the routers: who is calling, which service to call, how to page."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+
+from case_service.config import Settings
+from case_service.domain.errors import BadRequest, InvalidInput, Unauthenticated
+from case_service.service.cases import CaseService
+from case_service.service.context import Actor, RequestContext
+
+USER_ID_MAX_LENGTH = 128
+_USER_ID = re.compile(r"^[A-Za-z0-9._@:+|\-]+$")
+_ROLE = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+MAX_OFFSET = 1_000_000
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_case_service(request: Request) -> CaseService:
+    service: CaseService = request.app.state.case_service
+    return service
+
+
+def get_request_context(
+    request: Request,
+    x_user_id: Annotated[
+        str | None,
+        Header(description="The caller, as authenticated by the API gateway. Required; sent once."),
+    ] = None,
+    x_user_email: Annotated[str | None, Header(description="The caller's email, when known.")] = None,
+    x_user_roles: Annotated[
+        str | None,
+        Header(description='The caller\'s roles: a JSON array (`["admin"]`) or a comma-separated list.'),
+    ] = None,
+) -> RequestContext:
+    user_ids = request.headers.getlist("x-user-id")
+    if len(user_ids) > 1:
+        raise BadRequest("X-User-ID was sent more than once; send exactly one", header="X-User-ID")
+    user_id = (x_user_id or "").strip()
+    if not user_id:
+        raise Unauthenticated("X-User-ID header is required", header="X-User-ID")
+    if len(user_id) > USER_ID_MAX_LENGTH or not _USER_ID.match(user_id):
+        raise BadRequest(
+            f"X-User-ID must be 1-{USER_ID_MAX_LENGTH} characters of letters, digits and ._@:+|-",
+            header="X-User-ID",
+        )
+    email = (x_user_email or "").strip() or None
+    if email is not None and len(email) > 320:
+        raise BadRequest("X-User-Email must be at most 320 characters", header="X-User-Email")
+    actor = Actor(user_id=user_id, email=email, roles=parse_roles(x_user_roles))
+    return RequestContext(actor=actor, correlation_id=request.state.correlation_id)
+
+
+def parse_roles(value: str | None) -> frozenset[str]:
+    """Roles as the gateway sends them (`["admin","support"]`) or as a comma list (`admin,support`)."""
+    if value is None or not value.strip():
+        return frozenset()
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, list) or not all(isinstance(role, str) for role in parsed):
+            raise BadRequest("X-User-Roles is not a JSON array of strings", header="X-User-Roles")
+        roles = parsed
+    else:
+        roles = text.split(",")
+    cleaned = {role.strip().lower() for role in roles if role.strip()}
+    if not all(_ROLE.match(role) for role in cleaned):
+        raise BadRequest("X-User-Roles holds a role with characters outside [A-Za-z0-9._:-]", header="X-User-Roles")
+    return frozenset(cleaned)
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def get_page(
+    settings: Annotated[Settings, Depends(get_settings)],
+    limit: Annotated[
+        int | None,
+        Query(ge=1, description="Page size: DEFAULT_PAGE_SIZE (50) when absent, at most MAX_PAGE_SIZE (100)."),
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many matching cases to skip.")] = 0,
+) -> Page:
+    size = settings.default_page_size if limit is None else limit
+    if size > settings.max_page_size:
+        raise InvalidInput("limit", f"must be at most {settings.max_page_size}", location="query")
+    return Page(limit=size, offset=offset)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CaseServiceDep = Annotated[CaseService, Depends(get_case_service)]
+ContextDep = Annotated[RequestContext, Depends(get_request_context)]
+PageDep = Annotated[Page, Depends(get_page)]

@@ -1,0 +1,39 @@
+"""Liveness and readiness probes. Open to every caller: they reveal no case data."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from case_service import __version__
+from case_service.api.deps import SettingsDep
+from case_service.api.schemas import Health, Readiness
+
+router = APIRouter(tags=["health"])
+
+READY_TIMEOUT_SECONDS = 1.0
+
+
+@router.get("/health", response_model=Health, summary="Liveness: the process answers (no database call)")
+async def health(settings: SettingsDep) -> Health:
+    return Health(status="ok", service=settings.service_name, version=__version__)
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is unreachable; `checks` says which."}},
+    summary="Readiness: the database answers a query",
+)
+async def ready(request: Request) -> JSONResponse:
+    database = request.app.state.database
+    try:
+        await asyncio.wait_for(database.ping(), timeout=READY_TIMEOUT_SECONDS)
+    except Exception as exc:  # any failure means not ready; the reason goes in the body
+        reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"[:300]
+        body = Readiness(status="unavailable", checks={"database": {"status": "down", "error": reason}})
+        return JSONResponse(body.model_dump(), status_code=503)
+    body = Readiness(status="ready", checks={"database": {"status": "up", "dialect": database.dialect}})
+    return JSONResponse(body.model_dump())

@@ -1,0 +1,79 @@
+"""`case-service`: serve the API, migrate the database, export the OpenAPI contract."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from case_service.config import ConfigurationError, Settings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="case-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API (uvicorn)")
+    serve.add_argument("--host", help="bind address (default: HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: PORT, 8003)")
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+
+    migrate = commands.add_parser("migrate", help="apply migrations (alembic upgrade)")
+    migrate.add_argument("revision", nargs="?", default="head")
+
+    openapi = commands.add_parser("openapi", help="print or write the OpenAPI contract as YAML")
+    openapi.add_argument("--output", type=Path, help="write here instead of standard output")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "serve":
+            _serve(settings, args)
+        elif args.command == "migrate":
+            _migrate(settings, args.revision)
+        elif args.command == "openapi":
+            _openapi(args.output)
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "case_service.main:app",
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        reload=args.reload,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def _migrate(settings: Settings, revision: str) -> None:
+    from alembic import command
+
+    from case_service.adapters.migrations import alembic_config
+
+    config = alembic_config(settings)
+    config.attributes["skip_logging"] = False
+    command.upgrade(config, revision)
+
+
+def _openapi(output: Path | None) -> None:
+    from case_service.openapi import render_openapi
+
+    text = render_openapi()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        print(f"wrote {output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

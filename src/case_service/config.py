@@ -1,0 +1,91 @@
+"""Service settings: one pydantic-settings class, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SQLITE_DRIVER = "sqlite+aiosqlite"
+POSTGRES_DRIVER = "postgresql+asyncpg"
+_POSTGRES_ALIASES = ("postgres://", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://")
+
+
+class ConfigurationError(Exception):
+    """Raised when the environment holds a setting the service cannot start with."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    service_name: str = Field(default="fm-case-service", min_length=1)
+    environment: Literal["development", "test", "staging", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8003, ge=1, le=65535)
+
+    database_url: str = f"{SQLITE_DRIVER}:///./fm_cases.db"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_connect_timeout: float = Field(default=5.0, gt=0, le=60)
+    auto_migrate: bool = Field(
+        default=True,
+        description="Apply Alembic migrations at start. Turn off where a migration job runs first.",
+    )
+    alembic_config: Path | None = None
+
+    default_page_size: int = Field(default=50, ge=1)
+    max_page_size: int = Field(default=100, ge=1, le=1000)
+
+    cors_origins: Annotated[list[str], NoDecode] = ["*"]
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        for alias in _POSTGRES_ALIASES:
+            if value.startswith(alias):
+                return POSTGRES_DRIVER + "://" + value[len(alias) :]
+        if value.startswith(("sqlite://", "sqlite:///")):
+            return SQLITE_DRIVER + value[len("sqlite") :]
+        if not value.startswith((f"{SQLITE_DRIVER}://", f"{POSTGRES_DRIVER}://")):
+            raise ValueError(
+                f"must start with {SQLITE_DRIVER}:// or {POSTGRES_DRIVER}:// (postgres:// is accepted too)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _page_sizes_fit(self) -> Settings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError(
+                f"DEFAULT_PAGE_SIZE ({self.default_page_size}) must not exceed MAX_PAGE_SIZE ({self.max_page_size})"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith(SQLITE_DRIVER)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation failure into one message that names each setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            problems.append(f"  {name}: {error['msg']}")
+        raise ConfigurationError("Invalid configuration:\n" + "\n".join(problems)) from None

@@ -1,0 +1,1 @@
+"""The case domain: plain Python, no web framework and no database."""

@@ -1,0 +1,71 @@
+"""Domain errors. The API maps each class to one status code and one error body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error the service reports to a caller on purpose."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidInput(DomainError):
+    """A value breaks a rule of the case (length, allowed values, normalization)."""
+
+    code = "validation_error"
+
+    def __init__(self, field: str, message: str, location: str = "body") -> None:
+        super().__init__(
+            f"Invalid request: {field}: {message}",
+            errors=[{"location": location, "field": field, "message": message, "type": "value_error"}],
+        )
+        self.field = field
+
+
+class CaseNotFound(DomainError):
+    """The case does not exist, or belongs to someone else: the caller cannot tell which."""
+
+    code = "case_not_found"
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"Case {case_id} was not found", case_id=case_id)
+
+
+class InvalidTransition(DomainError):
+    """The status machine does not allow the requested move."""
+
+    code = "invalid_status_transition"
+
+    def __init__(self, case_id: str, current: str, requested: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"Cannot move case {case_id} from '{current}' to '{requested}'",
+            case_id=case_id,
+            current_status=current,
+            requested_status=requested,
+            allowed_statuses=allowed,
+        )
+
+
+class ConcurrentModification(DomainError):
+    """Someone else changed the case between our read and our write."""
+
+    code = "concurrent_modification"
+
+
+class Unauthenticated(DomainError):
+    """The request carries no usable identity."""
+
+    code = "unauthenticated"
+
+
+class BadRequest(DomainError):
+    """The request is malformed in a way no field validation names (headers, JSON syntax)."""
+
+    code = "bad_request"

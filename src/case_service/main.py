@@ -1,0 +1,98 @@
+"""Application factory. `create_app(settings)` builds everything; the lifespan opens the database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from case_service import __version__
+from case_service.adapters.database import Database
+from case_service.adapters.migrations import upgrade_to_head
+from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from case_service.api.errors import install_error_handlers
+from case_service.api.middleware import CorrelationIdMiddleware
+from case_service.api.routes import cases, health
+from case_service.config import Settings, load_settings
+from case_service.service.cases import CaseService, Clock, utc_now
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Case management for the FaultMaven troubleshooting platform.
+
+Every `/api/v1` call must carry `X-User-ID` (the API gateway sets it after authenticating the
+user). Callers see and change only their own cases: another user's case answers 404, exactly like
+a missing one. Every error has the same body: `{"error", "code", "details", "correlation_id"}`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+    """Build the app. `clock` is the time source of the use cases (tests pass a controllable one)."""
+    settings = settings or load_settings()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings)
+        try:
+            if settings.auto_migrate:
+                await upgrade_to_head(database)
+            app.state.database = database
+            app.state.case_service = CaseService(
+                SqlAlchemyUnitOfWorkFactory(database, settings.service_name), clock=clock
+            )
+            logger.info("%s %s ready on %s", settings.service_name, __version__, database.dialect)
+            yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title="FaultMaven Case Service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        # Credentials are never allowed together with a wildcard origin.
+        allow_credentials="*" not in settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Correlation-ID"],
+    )
+    app.add_middleware(CorrelationIdMiddleware)
+    app.include_router(health.router)
+    app.include_router(cases.router)
+    return app
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("case_service").setLevel(settings.log_level)
+
+
+def __getattr__(name: str) -> Any:
+    """`case_service.main:app` for uvicorn, built on first access rather than at import."""
+    if name == "app":
+        global app
+        app = create_app()
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def main() -> None:
+    from case_service.cli import main as cli_main
+
+    cli_main(["serve"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Test fixtures. API and integration tests run once per backend: SQLite and PostgreSQL.
+
+PostgreSQL: CASE_TEST_POSTGRES_URL names a server where the tests may create a database
+(default: this machine's at 127.0.0.1:5432). One fresh database is created per run and dropped
+after it; tables are emptied before each test. When the server cannot be reached, the PostgreSQL
+tests are skipped with the reason, unless CASE_TEST_REQUIRE_POSTGRES=1 (as in CI): then they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic import command
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+
+from case_service.adapters.migrations import alembic_config
+from case_service.config import Settings
+from case_service.main import create_app
+from case_service.service.cases import utc_now
+
+POSTGRES_ADMIN_URL = os.environ.get("CASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_POSTGRES = os.environ.get("CASE_TEST_REQUIRE_POSTGRES") == "1"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=database_url, auto_migrate=False, environment="test", **overrides
+    )
+
+
+def migrate(database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(make_settings(database_url)), revision)
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_ADMIN_URL), timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Callable[[], str]:
+    """Creates fresh PostgreSQL databases; each is dropped at the end of the run."""
+    try:
+        asyncio.run(_admin("SELECT 1"))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        message = f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {exc!r}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message + " (CASE_TEST_REQUIRE_POSTGRES=1)")
+        pytest.skip(message + "; set CASE_TEST_POSTGRES_URL to run the PostgreSQL tests")
+    created: list[str] = []
+
+    def new_database() -> str:
+        name = f"case_test_{uuid.uuid4().hex[:12]}"
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        return f"{base}/{name}"
+
+    yield new_database  # type: ignore[misc]
+    for name in created:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: Callable[[], str]) -> str:
+    """The run's migrated PostgreSQL database, shared by the tests (emptied before each)."""
+    url = postgres_server()
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "cases.db"
+    migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        path = tmp_path / "cases.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+class FrozenClock:
+    """A clock the test moves by hand; `None` means the real time."""
+
+    def __init__(self) -> None:
+        self.now: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.now or utc_now()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[object]:
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        database = application.state.database
+        if database.dialect == "postgresql":
+            await _empty_tables(database)
+        yield application
+
+
+async def _empty_tables(database: object) -> None:
+    async with database.connection(write=True) as conn:  # type: ignore[attr-defined]
+        names = (
+            await conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            )
+        ).scalars()
+        tables = ", ".join(f'"{name}"' for name in names)
+        if tables:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await conn.commit()
+
+
+def client_for(app: object, user_id: str | None = "alice", **headers: str) -> AsyncClient:
+    if user_id is not None:
+        headers["X-User-ID"] = user_id
+    transport = ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+    return AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[AsyncClient]:
+    async with client_for(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def bob(app: object) -> AsyncIterator[AsyncClient]:
+    async with client_for(app, "bob") as c:
+        yield c
