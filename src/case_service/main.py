@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 
 from case_service import __version__
 from case_service.adapters.database import Database
@@ -71,7 +72,29 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health.router)
     app.include_router(cases.router)
+    app.openapi = lambda: _openapi_with_one_error_body(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_one_error_body(app: FastAPI) -> dict[str, Any]:
+    """FastAPI documents its own 422 body; ours is the one error body, so say that instead."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                invalid = operation.get("responses", {}).get("422")
+                if invalid and "HTTPValidationError" in str(invalid):
+                    operation["responses"]["422"] = {
+                        "description": "A field, parameter or header is invalid; `details.errors` names each one.",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                    }
+        components = schema.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def configure_logging(settings: Settings) -> None:
