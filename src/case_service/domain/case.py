@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ MAX_TAGS = 20
 REASON_MAX_LENGTH = 1_000
 CASE_ID_PREFIX = "case_"
 CASE_ID_PATTERN = r"^case_[0-9a-f]{12}$"
+_CASE_ID = re.compile(CASE_ID_PATTERN)
 
 
 class CaseStatus(StrEnum):
@@ -85,10 +88,28 @@ def generated_title(created_at: datetime, number: int) -> str:
     return f"Case-{created_at:%m%d}-{number}"
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+METADATA_MAX_DEPTH = 32
+
+
+def check_text(field_name: str, value: str, *, single_line: bool = False) -> str:
+    """Refuse characters no store keeps faithfully: NUL everywhere, other control characters in
+    one-line values (titles, tags, ids). PostgreSQL rejects NUL outright."""
+    if "\x00" in value:
+        raise InvalidInput(field_name, "must not contain NUL characters")
+    if single_line and _CONTROL.search(value.replace("\t", " ")):
+        raise InvalidInput(field_name, "must not contain control characters")
+    return value
+
+
+def is_case_id(value: str) -> bool:
+    return _CASE_ID.match(value) is not None
+
+
 def normalize_title(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidInput("title", "must be a string")
-    title = value.strip()
+    title = check_text("title", value, single_line=True).strip()
     if not title:
         raise InvalidInput("title", "must not be blank")
     if len(title) > TITLE_MAX_LENGTH:
@@ -99,6 +120,7 @@ def normalize_title(value: object) -> str:
 def normalize_description(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidInput("description", "must be a string")
+    check_text("description", value)
     if len(value) > DESCRIPTION_MAX_LENGTH:
         raise InvalidInput("description", f"must be at most {DESCRIPTION_MAX_LENGTH} characters")
     return value
@@ -109,7 +131,7 @@ def normalize_session_id(value: object) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidInput("session_id", "must be a string or null")
-    session_id = value.strip()
+    session_id = check_text("session_id", value, single_line=True).strip()
     if not session_id:
         raise InvalidInput("session_id", "must not be blank (send null to unlink the session)")
     if len(session_id) > SESSION_ID_MAX_LENGTH:
@@ -120,7 +142,7 @@ def normalize_session_id(value: object) -> str | None:
 def normalize_tag(value: object, field_name: str = "tags") -> str:
     if not isinstance(value, str):
         raise InvalidInput(field_name, "each tag must be a string")
-    tag = value.strip().lower()
+    tag = check_text(field_name, value, single_line=True).strip().lower()
     if not tag:
         raise InvalidInput(field_name, "tags must not be blank")
     if len(tag) > TAG_MAX_LENGTH:
@@ -144,7 +166,25 @@ def normalize_tags(values: Iterable[object]) -> list[str]:
 def normalize_metadata(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput("metadata", "must be a JSON object")
+    _check_json("metadata", value, depth=1)
     return dict(value)
+
+
+def _check_json(path: str, value: object, depth: int) -> None:
+    """Metadata must be plain JSON both databases store: no NaN or Infinity, no NUL, bounded depth."""
+    if depth > METADATA_MAX_DEPTH:
+        raise InvalidInput("metadata", f"nests deeper than {METADATA_MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_text("metadata", str(key))
+            _check_json(f"{path}.{key}", item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(path, item, depth + 1)
+    elif isinstance(value, str):
+        check_text("metadata", value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput("metadata", f"{path} is not a finite number (NaN and Infinity are not JSON)")
 
 
 def _enum(kind: type[StrEnum], field_name: str, value: object) -> Any:
@@ -252,7 +292,7 @@ class Case:
         allowed = allowed_targets(self.status)
         if requested not in {status.value for status in allowed}:
             raise InvalidTransition(self.case_id, self.status.value, requested, [s.value for s in allowed])
-        if reason is not None and len(reason) > REASON_MAX_LENGTH:
+        if reason is not None and len(check_text("reason", reason)) > REASON_MAX_LENGTH:
             raise InvalidInput("reason", f"must be at most {REASON_MAX_LENGTH} characters")
         to_status = CaseStatus(requested)
         transition = StatusTransition(self.case_id, self.status, to_status, reason, now)

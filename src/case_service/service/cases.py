@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from case_service.domain.case import CASE_ID_PREFIX, Case, generated_title, new_case_id
+from case_service.domain.case import Case, generated_title, is_case_id, new_case_id
 from case_service.domain.errors import CaseNotFound
 from case_service.domain.queries import CasePage, CaseQuery
 from case_service.service.context import RequestContext
@@ -99,8 +99,8 @@ class CaseService:
 
 async def _load(uow: UnitOfWork, ctx: RequestContext, case_id: str, *, for_update: bool = False) -> Case:
     """The caller's case, or CaseNotFound: another user's case reads exactly like a missing one."""
-    if not case_id.startswith(CASE_ID_PREFIX):
-        raise CaseNotFound(case_id)
+    if not is_case_id(case_id):
+        raise CaseNotFound(case_id[:64])
     case = await uow.cases.get(case_id, ctx.actor.user_id, for_update=for_update)
     if case is None:
         raise CaseNotFound(case_id)

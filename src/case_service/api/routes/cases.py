@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 
 from case_service.api.deps import CaseServiceDep, ContextDep, PageDep
 from case_service.api.schemas import CaseCreate, CaseList, CaseRead, CaseUpdate, ErrorBody, StatusChange
-from case_service.domain.case import TRANSITIONS, CaseStatus, Category, Severity, normalize_tag
+from case_service.domain.case import (
+    TRANSITIONS,
+    CaseStatus,
+    Category,
+    Severity,
+    normalize_session_id,
+    normalize_tag,
+)
+from case_service.domain.errors import InvalidInput
 from case_service.domain.queries import CaseQuery
 from case_service.service.cases import NewCase
 
@@ -92,8 +101,8 @@ async def list_cases(
         statuses=tuple(s.value for s in status_ or ()),
         severities=tuple(s.value for s in severity or ()),
         categories=tuple(c.value for c in category or ()),
-        tags=tuple(normalize_tag(t, "tag") for t in tag or ()),
-        session_ids=tuple(session_id or ()),
+        tags=tuple(_parameter(normalize_tag, value, "tag", "query") for value in tag or ()),
+        session_ids=tuple(_parameter(normalize_session_id, value, "session_id", "query") for value in session_id or ()),
         limit=page.limit,
         offset=page.offset,
     )
@@ -107,7 +116,12 @@ async def list_cases(
     summary="List the caller's cases linked to a session",
 )
 async def list_session_cases(session_id: str, ctx: ContextDep, service: CaseServiceDep, page: PageDep) -> CaseList:
-    query = CaseQuery(user_id=ctx.actor.user_id, session_ids=(session_id,), limit=page.limit, offset=page.offset)
+    query = CaseQuery(
+        user_id=ctx.actor.user_id,
+        session_ids=(_parameter(normalize_session_id, session_id, "session_id", "path"),),
+        limit=page.limit,
+        offset=page.offset,
+    )
     return await _page(service, ctx, query)
 
 
@@ -162,6 +176,16 @@ async def change_status(
 ) -> CaseRead:
     case = await service.change_status(ctx, case_id, body.status.value, body.reason)
     return CaseRead.from_domain(case)
+
+
+def _parameter(normalize: Callable[[str], str | None], value: str, name: str, location: str) -> str:
+    """Normalize a query or path value with the domain's rule, reporting errors where they came from."""
+    try:
+        normalized = normalize(value)
+    except InvalidInput as error:
+        raise InvalidInput(name, error.details["errors"][0]["message"], location=location) from None
+    assert normalized is not None
+    return normalized
 
 
 async def _page(service: CaseServiceDep, ctx: ContextDep, query: CaseQuery) -> CaseList:
