@@ -17,7 +17,7 @@ from case_service.adapters.migrations import upgrade_to_head
 from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from case_service.api.errors import install_error_handlers
 from case_service.api.middleware import CorrelationIdMiddleware
-from case_service.api.routes import cases, health
+from case_service.api.routes import cases, context, health, history, messages, tags, users
 from case_service.config import Settings, load_settings
 from case_service.service.cases import CaseService, Clock, utc_now
 
@@ -71,7 +71,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     )
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health.router)
+    # tags first: its `GET /api/v1/cases/tags` must win over the cases router's `/{case_id}`.
+    app.include_router(tags.router)
     app.include_router(cases.router)
+    app.include_router(messages.router)
+    app.include_router(history.router)
+    app.include_router(context.router)
+    app.include_router(users.router)
     app.openapi = lambda: _openapi_with_one_error_body(app)  # type: ignore[method-assign]
     return app
 

@@ -32,12 +32,19 @@ class Database:
         return self.engine.dialect.name
 
     @contextlib.asynccontextmanager
-    async def connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        """A connection with an open transaction; the caller commits, anything else rolls back."""
+    async def connection(self, *, write: bool, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection with an open transaction; the caller commits, anything else rolls back.
+
+        `snapshot`: all statements of the transaction read one consistent state. SQLite's WAL read
+        transactions already do; PostgreSQL needs REPEATABLE READ (its default reads each
+        statement's own snapshot).
+        """
         lock = self._sqlite_write_lock if write and self._sqlite_write_lock else contextlib.nullcontext()
         async with lock, self.engine.connect() as conn:
             if self.is_sqlite and write:
                 conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+            elif snapshot and not self.is_sqlite:
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
             await conn.begin()
             try:
                 yield conn

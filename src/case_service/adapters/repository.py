@@ -11,10 +11,27 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from case_service.adapters.tables import case_status_transitions, case_tags, case_title_counters, cases
+from case_service.adapters.tables import (
+    case_history,
+    case_messages,
+    case_status_transitions,
+    case_tags,
+    case_title_counters,
+    cases,
+)
 from case_service.domain.case import Case, CaseStatus, Category, Severity, StatusTransition
 from case_service.domain.errors import ConcurrentModification
-from case_service.domain.queries import CasePage, CaseQuery
+from case_service.domain.messages import Message, MessageRole
+from case_service.domain.queries import (
+    CasePage,
+    CaseQuery,
+    ContextBounds,
+    HistoryEntry,
+    HistoryPage,
+    MessagePage,
+    RecordedTransition,
+    TagCount,
+)
 
 
 class CaseRepository:
@@ -70,9 +87,83 @@ class CaseRepository:
         self.seen.append(case)
 
     async def remove(self, case: Case) -> None:
-        """Delete the case; its tags and transitions go with it (ON DELETE CASCADE)."""
+        """Delete the case; its tags, transitions and messages go with it (ON DELETE CASCADE).
+
+        Its history goes too; the unit of work then writes the deletion's own history row, which
+        stays as the tombstone: who deleted the case, when, under which correlation id.
+        """
         await self._conn.execute(delete(cases).where(cases.c.case_id == case.case_id))
+        await self._conn.execute(delete(case_history).where(case_history.c.case_id == case.case_id))
         self.seen.append(case)
+
+    async def add_message(self, message: Message) -> None:
+        """Store a message the case appended; the unique (case_id, sequence) backs the row lock."""
+        await self._conn.execute(
+            insert(case_messages).values(
+                message_id=message.message_id,
+                case_id=message.case_id,
+                sequence=message.sequence,
+                role=message.role.value,
+                content=message.content,
+                metadata=message.metadata,
+                created_at=message.created_at,
+            )
+        )
+
+    async def messages_of(self, case_id: str, *, after: int, limit: int, offset: int) -> MessagePage:
+        """Messages with a sequence above `after`, in conversation order; `total` counts them all."""
+        where = (case_messages.c.case_id == case_id, case_messages.c.sequence > after)
+        total = (await self._conn.execute(select(func.count()).select_from(case_messages).where(*where))).scalar_one()
+        rows = await self._conn.execute(
+            select(case_messages).where(*where).order_by(case_messages.c.sequence).limit(limit).offset(offset)
+        )
+        return MessagePage(messages=[_to_message(row) for row in rows], total=int(total))
+
+    async def newest_messages(self, case: Case, bounds: ContextBounds) -> list[Message]:
+        """The newest messages that fit both bounds, oldest first, in ONE query.
+
+        Walking from the newest message back, a message is kept while the count stays within
+        `max_messages` and the running sum of content lengths within `max_chars`; the first that
+        does not fit ends the window (no older message is skipped into it: the kept messages are
+        always the unbroken end of the conversation). Only sequences up to the case's
+        `message_count` are read, so the window matches the case row read before it.
+        """
+        newest_first = case_messages.c.sequence.desc()
+        ranked = (
+            select(
+                case_messages,
+                func.row_number().over(order_by=newest_first).label("rank"),
+                func.sum(func.length(case_messages.c.content)).over(order_by=newest_first).label("running_chars"),
+            )
+            .where(case_messages.c.case_id == case.case_id, case_messages.c.sequence <= case.message_count)
+            .subquery()
+        )
+        rows = await self._conn.execute(
+            select(ranked)
+            .where(ranked.c.rank <= bounds.max_messages, ranked.c.running_chars <= bounds.max_chars)
+            .order_by(ranked.c.sequence)
+        )
+        return [_to_message(row) for row in rows]
+
+    async def history_of(self, case_id: str, *, limit: int, offset: int) -> HistoryPage:
+        """The case's audit trail, newest first."""
+        where = case_history.c.case_id == case_id
+        total = (await self._conn.execute(select(func.count()).select_from(case_history).where(where))).scalar_one()
+        rows = await self._conn.execute(
+            select(case_history).where(where).order_by(case_history.c.id.desc()).limit(limit).offset(offset)
+        )
+        return HistoryPage(entries=[_to_history_entry(row) for row in rows], total=int(total))
+
+    async def tag_counts(self, user_id: str) -> list[TagCount]:
+        """The user's tags with how many of their cases carry each: most used first, then by name."""
+        count = func.count().label("count")
+        rows = await self._conn.execute(
+            select(case_tags.c.tag, count)
+            .where(case_tags.c.user_id == user_id)
+            .group_by(case_tags.c.tag)
+            .order_by(count.desc(), case_tags.c.tag)
+        )
+        return [TagCount(tag=tag, count=int(n)) for tag, n in rows]
 
     async def add_transition(
         self,
@@ -95,13 +186,24 @@ class CaseRepository:
             )
         )
 
-    async def transitions_of(self, case_id: str) -> list[dict[str, Any]]:
+    async def transitions_of(self, case_id: str) -> list[RecordedTransition]:
+        """Every status move of the case, oldest first."""
         rows = await self._conn.execute(
             select(case_status_transitions)
             .where(case_status_transitions.c.case_id == case_id)
             .order_by(case_status_transitions.c.id)
         )
-        return [dict(row._mapping) for row in rows]
+        return [
+            RecordedTransition(
+                from_status=row.from_status,
+                to_status=row.to_status,
+                reason=row.reason,
+                actor_id=row.actor_id,
+                actor_email=row.actor_email,
+                changed_at=row.changed_at,
+            )
+            for row in rows
+        ]
 
     async def next_title_number(self, user_id: str, day: str) -> int:
         """Hand out the next creation number for the user's UTC day, atomically.
@@ -182,6 +284,8 @@ def _case_columns(case: Case) -> dict[str, Any]:
         "updated_at": case.updated_at,
         "resolved_at": case.resolved_at,
         "version": case.version,
+        "message_count": case.message_count,
+        "last_activity_at": case.last_activity_at or case.updated_at,
     }
 
 
@@ -201,4 +305,32 @@ def _to_case(row: Row[Any], tags: list[str]) -> Case:
         updated_at=row.updated_at,
         resolved_at=row.resolved_at,
         version=row.version,
+        message_count=row.message_count,
+        last_activity_at=row.last_activity_at,
+    )
+
+
+def _to_message(row: Row[Any]) -> Message:
+    return Message(
+        message_id=row.message_id,
+        case_id=row.case_id,
+        sequence=row.sequence,
+        role=MessageRole(row.role),
+        content=row.content,
+        metadata=dict(row.metadata),
+        created_at=row.created_at,
+    )
+
+
+def _to_history_entry(row: Row[Any]) -> HistoryEntry:
+    return HistoryEntry(
+        history_id=row.id,
+        case_id=row.case_id,
+        version=row.version,
+        event_type=row.event_type,
+        details=dict(row.details),
+        actor_id=row.actor_id,
+        actor_email=row.actor_email,
+        correlation_id=row.correlation_id,
+        occurred_at=row.occurred_at,
     )

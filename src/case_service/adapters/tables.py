@@ -76,6 +76,8 @@ cases = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime, nullable=True),
     Column("version", Integer, nullable=False),
+    Column("message_count", Integer, nullable=False, server_default=text("0")),
+    Column("last_activity_at", UTCDateTime, nullable=False),
 )
 Index("ix_cases_user_created", cases.c.user_id, cases.c.created_at.desc(), cases.c.seq.desc())
 Index(
@@ -111,6 +113,41 @@ case_status_transitions = Table(
     Column("changed_at", UTCDateTime, nullable=False),
 )
 Index("ix_case_status_transitions_case", case_status_transitions.c.case_id, case_status_transitions.c.id)
+
+# The conversation. `sequence` is 1, 2, 3, ... per case, handed out under the case's row lock.
+case_messages = Table(
+    "case_messages",
+    metadata,
+    Column("message_id", String(32), primary_key=True),
+    Column("case_id", String(32), ForeignKey("cases.case_id", ondelete="CASCADE"), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("case_id", "sequence"),
+)
+
+# The audit trail: one row per domain event, written by the unit of work in the change's
+# transaction. No foreign key on purpose: when a case is deleted its rows are removed, but the
+# tombstone row of the deletion stays (who deleted it, when, under which correlation id).
+case_history = Table(
+    "case_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("case_id", String(32), nullable=False),
+    # The owner of the case, so a user's trail (tombstones included) is found without the case.
+    Column("user_id", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("details", Json, nullable=False),
+    Column("actor_id", String(128), nullable=False),
+    Column("actor_email", String(320), nullable=True),
+    Column("correlation_id", String(128), nullable=True),
+    Column("occurred_at", UTCDateTime, nullable=False),
+)
+Index("ix_case_history_case", case_history.c.case_id, case_history.c.id)
+Index("ix_case_history_user", case_history.c.user_id)
 
 # One row per user and UTC day: the last number handed out for an untitled `Case-MMDD-N`.
 # Counting existing cases instead would repeat numbers after deletions and race under load.

@@ -8,22 +8,28 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from case_service.adapters.database import Database
+from case_service.adapters.history import write_history
 from case_service.adapters.outbox import write_events
 from case_service.adapters.repository import CaseRepository
 from case_service.service.context import RequestContext
 
 
 class SqlAlchemyUnitOfWork:
-    def __init__(self, database: Database, context: RequestContext, *, write: bool, producer: str) -> None:
+    def __init__(
+        self, database: Database, context: RequestContext, *, write: bool, producer: str, snapshot: bool = False
+    ) -> None:
         self._database = database
         self._context = context
         self._write = write
+        self._snapshot = snapshot
         self._producer = producer
         self._stack = contextlib.AsyncExitStack()
         self._conn: AsyncConnection | None = None
 
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
-        self._conn = await self._stack.enter_async_context(self._database.connection(write=self._write))
+        self._conn = await self._stack.enter_async_context(
+            self._database.connection(write=self._write, snapshot=self._snapshot)
+        )
         self.cases = CaseRepository(self._conn)
         return self
 
@@ -38,6 +44,7 @@ class SqlAlchemyUnitOfWork:
         touched = list({id(case): case for case in self.cases.seen}.values())
         events = [event for case in touched for event in case.events]
         await write_events(self._conn, events, self._context, self._producer)
+        await write_history(self._conn, events, self._context)
         await self._conn.commit()
         for case in touched:
             case.events.clear()
@@ -48,5 +55,5 @@ class SqlAlchemyUnitOfWorkFactory:
         self._database = database
         self._producer = producer
 
-    def __call__(self, context: RequestContext, *, write: bool) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self._database, context, write=write, producer=self._producer)
+    def __call__(self, context: RequestContext, *, write: bool, snapshot: bool = False) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self._database, context, write=write, producer=self._producer, snapshot=snapshot)

@@ -12,11 +12,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from case_service.domain.errors import (
     BadRequest,
-    CaseNotFound,
     ConcurrentModification,
     DomainError,
     InvalidInput,
     InvalidTransition,
+    NotFound,
     Unauthenticated,
 )
 
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (BadRequest, 400),
     (Unauthenticated, 401),
-    (CaseNotFound, 404),
+    (NotFound, 404),
     (InvalidTransition, 409),
     (ConcurrentModification, 409),
     (InvalidInput, 422),

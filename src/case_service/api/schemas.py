@@ -20,6 +20,8 @@ from case_service.domain.case import (
     Category,
     Severity,
 )
+from case_service.domain.messages import MESSAGE_CONTENT_MAX_LENGTH, Message, MessageRole
+from case_service.domain.queries import CaseContext, HistoryEntry, RecordedTransition
 
 Title = Annotated[str, StringConstraints(min_length=1, max_length=TITLE_MAX_LENGTH)]
 Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX_LENGTH)]
@@ -42,7 +44,18 @@ _EXAMPLE_CASE: dict[str, Any] = {
     "created_at": "2026-11-15T10:30:00Z",
     "updated_at": "2026-11-15T12:45:00Z",
     "resolved_at": None,
-    "version": 2,
+    "version": 4,
+    "message_count": 2,
+    "last_activity_at": "2026-11-15T12:50:00Z",
+}
+_EXAMPLE_MESSAGE: dict[str, Any] = {
+    "message_id": "msg_9c1b7d4e3f2a0b1c",
+    "case_id": "case_3f2a9c1b7d4e",
+    "sequence": 2,
+    "role": "assistant",
+    "content": "Check the connection pool size of the checkout service.",
+    "metadata": {"model": "fm-agent-1"},
+    "created_at": "2026-11-15T12:50:00Z",
 }
 
 
@@ -120,7 +133,14 @@ class CaseRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
-    version: int = Field(description="Grows by exactly one with every change to the case.")
+    version: int = Field(
+        description="Grows by exactly one with every change to the case, an added message included."
+    )
+    message_count: int = Field(description="How many messages the conversation holds.")
+    last_activity_at: datetime = Field(
+        description="The last change of any kind: fields, status, tags, or a message (`updated_at` "
+        "does not move when a message is added)."
+    )
 
     @classmethod
     def from_domain(cls, case: Case) -> CaseRead:
@@ -139,6 +159,8 @@ class CaseRead(BaseModel):
             updated_at=case.updated_at,
             resolved_at=case.resolved_at,
             version=case.version,
+            message_count=case.message_count,
+            last_activity_at=case.last_activity_at or case.updated_at,
         )
 
 
@@ -151,6 +173,226 @@ class CaseList(BaseModel):
     total: int = Field(description="How many of the caller's cases match the filters, over all pages.")
     limit: int
     offset: int
+
+
+class TagsAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"tags": ["Database", "outage"]}]})
+
+    tags: Annotated[list[Tag], Field(min_length=1, max_length=MAX_TAGS * 5)] = Field(
+        description="Normalized like the case's tags (trimmed, lower-cased); tags already there change nothing."
+    )
+
+
+class TagCountRead(BaseModel):
+    tag: str
+    count: int = Field(description="How many of the caller's cases carry the tag.")
+
+
+class TagCountList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"tags": [{"tag": "database", "count": 3}, {"tag": "timeout", "count": 1}]}]}
+    )
+
+    tags: list[TagCountRead] = Field(description="Most used first; equal counts by name.")
+
+
+class MessageCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"role": "user", "content": "Checkout times out since 10:00", "metadata": {"source": "chat"}}]
+        },
+    )
+
+    role: MessageRole
+    content: Annotated[str, StringConstraints(min_length=1, max_length=MESSAGE_CONTENT_MAX_LENGTH)] = Field(
+        description="1-50,000 characters, not only whitespace; stored exactly as sent."
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Any JSON object.")
+
+
+class MessageRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE_MESSAGE]})
+
+    message_id: str
+    case_id: str
+    sequence: int = Field(description="1, 2, 3, ... per case, in the order the messages were added; no gaps.")
+    role: MessageRole
+    content: str
+    metadata: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, message: Message) -> MessageRead:
+        return cls(
+            message_id=message.message_id,
+            case_id=message.case_id,
+            sequence=message.sequence,
+            role=message.role,
+            content=message.content,
+            metadata=message.metadata,
+            created_at=message.created_at,
+        )
+
+
+class MessageList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"messages": [_EXAMPLE_MESSAGE], "total": 1, "limit": 50, "offset": 0}]}
+    )
+
+    messages: list[MessageRead] = Field(description="In conversation order (ascending `sequence`).")
+    total: int = Field(description="How many messages come after `after` (all of them without it), over all pages.")
+    limit: int
+    offset: int
+
+
+class ActorRead(BaseModel):
+    user_id: str
+    email: str | None
+
+
+class HistoryEntryRead(BaseModel):
+    history_id: int = Field(description="Grows with every entry: a later entry has a larger id.")
+    version: int = Field(description="The case's version right after this change.")
+    event_type: str = Field(
+        description="`case.created`, `case.updated` (fields, tags included), `case.status_changed`, "
+        "`case.message.added`."
+    )
+    details: dict[str, Any] = Field(
+        description="created: the case as created. updated: `changes` — each changed field with `old` and "
+        "`new` (tags also with `added` and `removed`). status_changed: `from_status`, `to_status`, `reason`. "
+        "message.added: `message_id`, `sequence`, `role`, `content_length` (the content is in the messages)."
+    )
+    actor: ActorRead
+    correlation_id: str | None
+    occurred_at: datetime
+
+    @classmethod
+    def from_domain(cls, entry: HistoryEntry) -> HistoryEntryRead:
+        return cls(
+            history_id=entry.history_id,
+            version=entry.version,
+            event_type=entry.event_type,
+            details=entry.details,
+            actor=ActorRead(user_id=entry.actor_id, email=entry.actor_email),
+            correlation_id=entry.correlation_id,
+            occurred_at=entry.occurred_at,
+        )
+
+
+class HistoryList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "entries": [
+                        {
+                            "history_id": 7,
+                            "version": 3,
+                            "event_type": "case.updated",
+                            "details": {
+                                "changes": {
+                                    "tags": {
+                                        "old": ["database"],
+                                        "new": ["database", "outage"],
+                                        "added": ["outage"],
+                                        "removed": [],
+                                    }
+                                }
+                            },
+                            "actor": {"user_id": "user_123", "email": "ana@example.com"},
+                            "correlation_id": "5b0c1f7e9a8d4c2b",
+                            "occurred_at": "2026-11-15T12:45:00Z",
+                        }
+                    ],
+                    "total": 3,
+                    "limit": 50,
+                    "offset": 0,
+                }
+            ]
+        }
+    )
+
+    entries: list[HistoryEntryRead] = Field(description="Newest first.")
+    total: int
+    limit: int
+    offset: int
+
+
+class TransitionsRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "case_id": "case_3f2a9c1b7d4e",
+                    "current_status": "investigating",
+                    "allowed_statuses": ["resolved", "closed"],
+                    "version": 4,
+                }
+            ]
+        }
+    )
+
+    case_id: str
+    current_status: CaseStatus
+    allowed_statuses: list[CaseStatus] = Field(description="Empty when the status is terminal (`archived`).")
+    version: int
+
+
+class StatusTransitionRead(BaseModel):
+    from_status: CaseStatus
+    to_status: CaseStatus
+    reason: str | None
+    actor: ActorRead
+    changed_at: datetime
+
+    @classmethod
+    def from_domain(cls, transition: RecordedTransition) -> StatusTransitionRead:
+        return cls(
+            from_status=CaseStatus(transition.from_status),
+            to_status=CaseStatus(transition.to_status),
+            reason=transition.reason,
+            actor=ActorRead(user_id=transition.actor_id, email=transition.actor_email),
+            changed_at=transition.changed_at,
+        )
+
+
+class ContextMessages(BaseModel):
+    items: list[MessageRead] = Field(description="The newest messages that fit the bounds, oldest first.")
+    total: int = Field(description="How many messages the case holds.")
+    included: int
+    omitted: int = Field(description="Older messages left out by `max_messages` or `max_chars`.")
+    included_chars: int = Field(description="The characters of content in `items`.")
+    max_messages: int
+    max_chars: int
+
+
+class CaseContextRead(BaseModel):
+    """What an agent needs to reason about the case, in one read. New sections may be added; a
+    client ignores what it does not know."""
+
+    case: CaseRead
+    tags: list[str]
+    status_history: list[StatusTransitionRead] = Field(description="Every status move, oldest first.")
+    messages: ContextMessages
+
+    @classmethod
+    def from_domain(cls, context: CaseContext) -> CaseContextRead:
+        items = [MessageRead.from_domain(message) for message in context.messages]
+        return cls(
+            case=CaseRead.from_domain(context.case),
+            tags=list(context.case.tags),
+            status_history=[StatusTransitionRead.from_domain(t) for t in context.status_history],
+            messages=ContextMessages(
+                items=items,
+                total=context.case.message_count,
+                included=len(items),
+                omitted=context.messages_omitted,
+                included_chars=sum(len(message.content) for message in context.messages),
+                max_messages=context.bounds.max_messages,
+                max_chars=context.bounds.max_chars,
+            ),
+        )
 
 
 class ErrorBody(BaseModel):

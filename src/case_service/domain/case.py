@@ -15,10 +15,17 @@ from case_service.domain.errors import InvalidInput, InvalidTransition
 from case_service.domain.events import (
     CaseCreated,
     CaseDeleted,
+    CaseMessageAdded,
     CaseStatusChanged,
     CaseUpdated,
     DomainEvent,
     FieldChange,
+)
+from case_service.domain.messages import (
+    Message,
+    normalize_content,
+    normalize_message_metadata,
+    normalize_role,
 )
 
 TITLE_MAX_LENGTH = 200
@@ -233,6 +240,10 @@ class Case:
     updated_at: datetime
     resolved_at: datetime | None
     version: int
+    # How many messages the conversation holds; the next message gets sequence message_count + 1.
+    message_count: int = 0
+    # The last time anything happened to the case: a change of its fields, status or tags, or a message.
+    last_activity_at: datetime | None = None
     events: list[DomainEvent] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -265,6 +276,8 @@ class Case:
             updated_at=now,
             resolved_at=None,
             version=1,
+            message_count=0,
+            last_activity_at=now,
         )
         case.events.append(CaseCreated(case.case_id, case.user_id, case.version, now, case.snapshot()))
         return case
@@ -309,6 +322,52 @@ class Case:
         )
         return transition
 
+    def add_tags(self, tags: Iterable[object], now: datetime) -> dict[str, FieldChange]:
+        """Add tags (normalized like every tag); tags the case already has are no change at all."""
+        if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
+            raise InvalidInput("tags", "must be a list of strings")
+        return self.update({"tags": [*self.tags, *tags]}, now)
+
+    def remove_tag(self, tag: object, now: datetime) -> dict[str, FieldChange]:
+        """Remove one tag, matched after normalization; removing a tag the case lacks changes nothing."""
+        removed = normalize_tag(tag, "tag")
+        return self.update({"tags": [t for t in self.tags if t != removed]}, now)
+
+    def add_message(
+        self, *, message_id: str, role: object, content: object, metadata: object, now: datetime
+    ) -> Message:
+        """Append a message at the next sequence. A message is a change of the case: version grows.
+
+        `updated_at` stays: it tells when the case's own fields last changed; `last_activity_at`
+        tells when anything, a message included, last happened.
+        """
+        message = Message(
+            message_id=message_id,
+            case_id=self.case_id,
+            sequence=self.message_count + 1,
+            role=normalize_role(role),
+            content=normalize_content(content),
+            metadata=normalize_message_metadata(metadata),
+            created_at=now,
+        )
+        self.message_count = message.sequence
+        self.last_activity_at = now
+        self.version += 1
+        self.events.append(
+            CaseMessageAdded(
+                self.case_id,
+                self.user_id,
+                self.version,
+                now,
+                message_id=message.message_id,
+                sequence=message.sequence,
+                role=message.role.value,
+                content_length=len(message.content),
+                message_count=self.message_count,
+            )
+        )
+        return message
+
     def delete(self, now: datetime, reason: str = "user_request") -> None:
         self.version += 1
         self.events.append(CaseDeleted(self.case_id, self.user_id, self.version, now, reason))
@@ -316,6 +375,7 @@ class Case:
     def _touch(self, now: datetime) -> None:
         self.version += 1
         self.updated_at = now
+        self.last_activity_at = now
 
     def snapshot(self) -> dict[str, Any]:
         """The case as plain JSON-ready values: what `case.created` carries."""
@@ -334,6 +394,8 @@ class Case:
             "updated_at": self.updated_at.isoformat(),
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
             "version": self.version,
+            "message_count": self.message_count,
+            "last_activity_at": self.last_activity_at.isoformat() if self.last_activity_at else None,
         }
 
 

@@ -29,13 +29,28 @@ class InvalidInput(DomainError):
         self.field = field
 
 
-class CaseNotFound(DomainError):
+class NotFound(DomainError):
+    """Something the caller asked for does not exist, or is not theirs to see."""
+
+    code = "not_found"
+
+
+class CaseNotFound(NotFound):
     """The case does not exist, or belongs to someone else: the caller cannot tell which."""
 
     code = "case_not_found"
 
     def __init__(self, case_id: str) -> None:
         super().__init__(f"Case {case_id} was not found", case_id=case_id)
+
+
+class UserNotFound(NotFound):
+    """Another user's resources, asked for by a caller who is neither that user nor an admin."""
+
+    code = "user_not_found"
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__(f"User {user_id} was not found", user_id=user_id)
 
 
 class InvalidTransition(DomainError):

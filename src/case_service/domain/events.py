@@ -27,6 +27,10 @@ class DomainEvent:
     def payload(self) -> dict[str, Any]:
         return {"case_id": self.case_id, "user_id": self.user_id}
 
+    def audit_details(self) -> dict[str, Any]:
+        """What the case's history records about this event: the payload without the ids."""
+        return {name: value for name, value in self.payload().items() if name not in ("case_id", "user_id")}
+
 
 @dataclass(frozen=True)
 class CaseCreated(DomainEvent):
@@ -47,6 +51,17 @@ class CaseUpdated(DomainEvent):
             **super().payload(),
             "changes": {name: {"old": change.old, "new": change.new} for name, change in self.changes.items()},
         }
+
+    def audit_details(self) -> dict[str, Any]:
+        """The changes, and for tags also which were added and which removed (what an auditor asks)."""
+        details = super().audit_details()
+        tags = self.changes.get("tags")
+        if tags is not None:
+            old, new = list(tags.old or []), list(tags.new or [])
+            details["changes"]["tags"].update(
+                added=[tag for tag in new if tag not in old], removed=[tag for tag in old if tag not in new]
+            )
+        return details
 
 
 @dataclass(frozen=True)
@@ -72,3 +87,33 @@ class CaseDeleted(DomainEvent):
 
     def payload(self) -> dict[str, Any]:
         return {**super().payload(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class CaseMessageAdded(DomainEvent):
+    """A message joined the conversation.
+
+    The event carries a reference to the message, not its content: content runs up to 50,000
+    characters of conversation (logs, stack traces, secrets pasted by mistake). Broadcasting it
+    would copy it into every consumer and every broker retention window, beyond the reach of a
+    case deletion. Consumers that need the text read it, authorized, through
+    `GET /api/v1/cases/{case_id}/messages?after={sequence - 1}&limit=1`.
+    """
+
+    event_type: ClassVar[str] = "case.message.added"
+    message_id: str
+    sequence: int
+    role: str
+    content_length: int
+    message_count: int
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            **super().payload(),
+            "message_id": self.message_id,
+            "sequence": self.sequence,
+            "role": self.role,
+            "content_length": self.content_length,
+            "message_count": self.message_count,
+            "created_at": self.occurred_at.isoformat(),
+        }

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from case_service.domain.case import Case, generated_title, is_case_id, new_case_id
-from case_service.domain.errors import CaseNotFound
-from case_service.domain.queries import CasePage, CaseQuery
+from case_service.domain.case import Case, CaseStatus, allowed_targets, generated_title, is_case_id, new_case_id
+from case_service.domain.errors import CaseNotFound, UserNotFound
+from case_service.domain.events import FieldChange
+from case_service.domain.messages import Message, new_message_id
+from case_service.domain.queries import (
+    CaseContext,
+    CasePage,
+    CaseQuery,
+    ContextBounds,
+    HistoryPage,
+    MessagePage,
+    TagCount,
+)
 from case_service.service.context import RequestContext
 from case_service.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -62,13 +72,74 @@ class CaseService:
             return await _load(uow, ctx, case_id)
 
     async def update_case(self, ctx: RequestContext, case_id: str, changes: Mapping[str, Any]) -> Case:
+        return await self._change(ctx, case_id, lambda case, now: case.update(changes, now))
+
+    async def add_tags(self, ctx: RequestContext, case_id: str, tags: Iterable[str]) -> Case:
+        """Tags the case already has change nothing; a call that adds none keeps the version."""
+        return await self._change(ctx, case_id, lambda case, now: case.add_tags(tags, now))
+
+    async def remove_tag(self, ctx: RequestContext, case_id: str, tag: str) -> Case:
+        """Removing a tag the case does not carry changes nothing (and is no error)."""
+        return await self._change(ctx, case_id, lambda case, now: case.remove_tag(tag, now))
+
+    async def _change(
+        self, ctx: RequestContext, case_id: str, apply: Callable[[Case, datetime], dict[str, FieldChange]]
+    ) -> Case:
         async with self._uow(ctx, write=True) as uow:
             case = await _load(uow, ctx, case_id, for_update=True)
             read_version = case.version
-            if case.update(changes, self._now()):
+            if apply(case, self._now()):
                 await uow.cases.save(case, expected_version=read_version)
                 await uow.commit()
         return case
+
+    async def tag_counts(self, ctx: RequestContext) -> list[TagCount]:
+        async with self._uow(ctx, write=False) as uow:
+            return await uow.cases.tag_counts(ctx.actor.user_id)
+
+    async def add_message(
+        self, ctx: RequestContext, case_id: str, *, role: str, content: str, metadata: Mapping[str, Any]
+    ) -> Message:
+        """Append a message. The case row lock makes concurrent appends queue, so sequences are
+        distinct and gap-free (SQLite writers are serialized anyway)."""
+        async with self._uow(ctx, write=True) as uow:
+            case = await _load(uow, ctx, case_id, for_update=True)
+            read_version = case.version
+            message = case.add_message(
+                message_id=new_message_id(), role=role, content=content, metadata=dict(metadata), now=self._now()
+            )
+            await uow.cases.save(case, expected_version=read_version)
+            await uow.cases.add_message(message)
+            await uow.commit()
+        return message
+
+    async def list_messages(
+        self, ctx: RequestContext, case_id: str, *, after: int, limit: int, offset: int
+    ) -> MessagePage:
+        async with self._uow(ctx, write=False, snapshot=True) as uow:
+            await _load(uow, ctx, case_id)
+            return await uow.cases.messages_of(case_id, after=after, limit=limit, offset=offset)
+
+    async def case_history(self, ctx: RequestContext, case_id: str, *, limit: int, offset: int) -> HistoryPage:
+        async with self._uow(ctx, write=False, snapshot=True) as uow:
+            await _load(uow, ctx, case_id)
+            return await uow.cases.history_of(case_id, limit=limit, offset=offset)
+
+    async def reachable_statuses(self, ctx: RequestContext, case_id: str) -> tuple[Case, tuple[CaseStatus, ...]]:
+        case = await self.get_case(ctx, case_id)
+        return case, allowed_targets(case.status)
+
+    async def case_context(self, ctx: RequestContext, case_id: str, bounds: ContextBounds) -> CaseContext:
+        """The case, its status history and its newest messages within the bounds.
+
+        A fixed number of queries whatever the number of messages, all on one snapshot, so the
+        same state always gives the same context.
+        """
+        async with self._uow(ctx, write=False, snapshot=True) as uow:
+            case = await _load(uow, ctx, case_id)
+            transitions = await uow.cases.transitions_of(case_id)
+            messages = await uow.cases.newest_messages(case, bounds)
+        return CaseContext(case=case, status_history=transitions, messages=messages, bounds=bounds)
 
     async def change_status(self, ctx: RequestContext, case_id: str, status: str, reason: str | None) -> Case:
         async with self._uow(ctx, write=True) as uow:
@@ -95,6 +166,13 @@ class CaseService:
     async def list_cases(self, ctx: RequestContext, query: CaseQuery) -> CasePage:
         async with self._uow(ctx, write=False) as uow:
             return await uow.cases.list(query)
+
+    async def list_user_cases(self, ctx: RequestContext, user_id: str, query: CaseQuery) -> CasePage:
+        """Another user's list: only for that user or an admin. Anyone else learns nothing, not
+        even whether the user exists (404, as for a case that is not theirs)."""
+        if user_id != ctx.actor.user_id and not ctx.actor.is_admin:
+            raise UserNotFound(user_id)
+        return await self.list_cases(ctx, replace(query, user_id=user_id))
 
 
 async def _load(uow: UnitOfWork, ctx: RequestContext, case_id: str, *, for_update: bool = False) -> Case:

@@ -24,4 +24,6 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, context: RequestContext, *, write: bool) -> UnitOfWork: ...
+    def __call__(self, context: RequestContext, *, write: bool, snapshot: bool = False) -> UnitOfWork:
+        """`snapshot`: every read of the unit of work sees the same committed state."""
+        ...

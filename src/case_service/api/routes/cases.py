@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from case_service.api.deps import CaseServiceDep, ContextDep, PageDep
 from case_service.api.schemas import CaseCreate, CaseList, CaseRead, CaseUpdate, ErrorBody, StatusChange
@@ -18,7 +18,7 @@ from case_service.domain.case import (
     normalize_tag,
 )
 from case_service.domain.errors import InvalidInput
-from case_service.domain.queries import CaseQuery
+from case_service.domain.queries import CasePage, CaseQuery
 from case_service.service.cases import NewCase
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -32,8 +32,11 @@ _ERROR_TEXT = {
 }
 
 
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody, "description": _ERROR_TEXT[code]} for code in codes}
+def errors(*codes: int, **texts: str) -> dict[int | str, dict[str, Any]]:
+    """Documented error responses; `texts` overrides a default description (`e404="..."`)."""
+    return {
+        code: {"model": ErrorBody, "description": texts.get(f"e{code}", _ERROR_TEXT[code])} for code in codes
+    }
 
 
 def transition_table() -> str:
@@ -75,28 +78,18 @@ async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep
     return CaseRead.from_domain(case)
 
 
-@router.get(
-    "",
-    response_model=CaseList,
-    responses=errors(400, 401, 422),
-    summary="List the caller's cases",
-    description=(
-        "Newest first (cases created in the same instant: the later-created first). Repeat a filter "
-        "parameter to match any of several values (`?status=active&status=investigating`); "
-        "different filters combine with AND."
-    ),
-)
-async def list_cases(
+def case_list_query(
     ctx: ContextDep,
-    service: CaseServiceDep,
     page: PageDep,
     status_: Annotated[list[CaseStatus] | None, Query(alias="status")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
     category: Annotated[list[Category] | None, Query()] = None,
     tag: Annotated[list[str] | None, Query(description="Matched after normalization (trimmed, lower-cased).")] = None,
     session_id: Annotated[list[str] | None, Query()] = None,
-) -> CaseList:
-    query = CaseQuery(
+) -> CaseQuery:
+    """The list parameters, shared by `GET /api/v1/cases` and `GET /api/v1/users/{user_id}/cases`
+    (a parameter added here is accepted by both). The query is for the caller's own cases."""
+    return CaseQuery(
         user_id=ctx.actor.user_id,
         statuses=tuple(s.value for s in status_ or ()),
         severities=tuple(s.value for s in severity or ()),
@@ -106,7 +99,26 @@ async def list_cases(
         limit=page.limit,
         offset=page.offset,
     )
-    return await _page(service, ctx, query)
+
+
+CaseQueryDep = Annotated[CaseQuery, Depends(case_list_query)]
+
+LIST_DESCRIPTION = (
+    "Newest first (cases created in the same instant: the later-created first). Repeat a filter "
+    "parameter to match any of several values (`?status=active&status=investigating`); "
+    "different filters combine with AND."
+)
+
+
+@router.get(
+    "",
+    response_model=CaseList,
+    responses=errors(400, 401, 422),
+    summary="List the caller's cases",
+    description=LIST_DESCRIPTION,
+)
+async def list_cases(ctx: ContextDep, service: CaseServiceDep, query: CaseQueryDep) -> CaseList:
+    return case_list_body(await service.list_cases(ctx, query), query)
 
 
 @router.get(
@@ -122,7 +134,7 @@ async def list_session_cases(session_id: str, ctx: ContextDep, service: CaseServ
         limit=page.limit,
         offset=page.offset,
     )
-    return await _page(service, ctx, query)
+    return case_list_body(await service.list_cases(ctx, query), query)
 
 
 @router.get("/{case_id}", response_model=CaseRead, responses=errors(400, 401, 404), summary="Get a case")
@@ -153,7 +165,11 @@ async def update_case(case_id: CaseIdPath, body: CaseUpdate, ctx: ContextDep, se
     response_class=Response,
     responses=errors(400, 401, 404),
     summary="Delete a case",
-    description="Deletes the case with its tags and status history; afterwards every read answers 404.",
+    description=(
+        "Deletes the case with its tags, status moves, messages and history; afterwards every read "
+        "answers 404. One history row stays as a tombstone, outside the API: who deleted the case, "
+        "when, and under which correlation id."
+    ),
 )
 async def delete_case(case_id: CaseIdPath, ctx: ContextDep, service: CaseServiceDep) -> Response:
     await service.delete_case(ctx, case_id)
@@ -188,8 +204,7 @@ def _parameter(normalize: Callable[[str], str | None], value: str, name: str, lo
     return normalized
 
 
-async def _page(service: CaseServiceDep, ctx: ContextDep, query: CaseQuery) -> CaseList:
-    found = await service.list_cases(ctx, query)
+def case_list_body(found: CasePage, query: CaseQuery) -> CaseList:
     return CaseList(
         cases=[CaseRead.from_domain(case) for case in found.cases],
         total=found.total,

@@ -1,0 +1,30 @@
+"""Per-user routes: one user's cases, for that user or an admin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from case_service.api.deps import USER_ID_MAX_LENGTH, CaseServiceDep, ContextDep
+from case_service.api.routes.cases import LIST_DESCRIPTION, CaseQueryDep, case_list_body, errors
+from case_service.api.schemas import CaseList
+
+router = APIRouter(prefix="/api/v1/users", tags=["cases"])
+
+UserIdPath = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX_LENGTH, description="The user whose cases to list.")]
+
+
+@router.get(
+    "/{user_id}/cases",
+    response_model=CaseList,
+    responses=errors(400, 401, 404, 422, e404="The caller is neither this user nor an `admin`."),
+    summary="List one user's cases",
+    description=(
+        "The same parameters and body as `GET /api/v1/cases`, for the user in the path. Only that "
+        "user, or a caller whose `X-User-Roles` holds `admin`, may call it; anyone else gets 404, as "
+        "if the user did not exist.\n\n" + LIST_DESCRIPTION
+    ),
+)
+async def list_user_cases(user_id: UserIdPath, ctx: ContextDep, service: CaseServiceDep, query: CaseQueryDep) -> CaseList:
+    return case_list_body(await service.list_user_cases(ctx, user_id, query), query)
