@@ -46,7 +46,7 @@ async def test_upgrade_builds_the_described_schema_and_downgrade_removes_it(fres
     config = alembic_config(make_settings(fresh_url))
     await asyncio.to_thread(command.upgrade, config, "head")
     tables, diff = await _inspect(fresh_url)
-    assert {"cases", "case_tags", "case_status_transitions", "event_outbox"} <= tables
+    assert {"cases", "case_tags", "case_status_transitions", "case_messages", "case_history", "event_outbox"} <= tables
     assert diff == [], f"migrations and tables.py disagree: {diff}"
 
     await asyncio.to_thread(command.downgrade, config, "base")
@@ -56,3 +56,35 @@ async def test_upgrade_builds_the_described_schema_and_downgrade_removes_it(fres
     await asyncio.to_thread(command.upgrade, config, "head")
     tables, diff = await _inspect(fresh_url)
     assert diff == [] and "cases" in tables
+
+
+async def test_the_conversation_migration_keeps_existing_cases_and_backfills_their_activity(fresh_url: str) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    config = alembic_config(make_settings(fresh_url))
+    await asyncio.to_thread(command.upgrade, config, "0001")
+    updated = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    engine = create_async_engine(fresh_url)
+    insert_case = text(
+        "INSERT INTO cases (case_id, user_id, title, description, status, severity, category, metadata,"
+        " created_at, updated_at, version) VALUES ('case_0123456789ab', 'alice', 'Old', '', 'active', 'low',"
+        " 'other', '{}', :created, :updated, 3)"
+    )
+    read_case = text("SELECT message_count, last_activity_at FROM cases WHERE case_id = 'case_0123456789ab'")
+    try:
+        async with engine.begin() as conn:
+            stamp = (lambda d: d.replace(tzinfo=None)) if conn.dialect.name == "sqlite" else (lambda d: d)
+            await conn.execute(insert_case, {"created": stamp(updated), "updated": stamp(updated)})
+        await asyncio.to_thread(command.upgrade, config, "head")
+        async with engine.connect() as conn:
+            count, activity = (await conn.execute(read_case)).one()
+        assert count == 0
+        assert str(activity).startswith("2026-01-02 03:04:05")
+        await asyncio.to_thread(command.downgrade, config, "0001")
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT title FROM cases"))).scalar_one() == "Old"
+    finally:
+        await engine.dispose()
