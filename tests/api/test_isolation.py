@@ -45,3 +45,4 @@ async def test_another_users_tags_and_list_stay_out_of_sight(client: AsyncClient
 def _views(case_id: str) -> list[str]:
     base = f"/api/v1/cases/{case_id}"
     return [base, f"{base}/messages", f"{base}/history", f"{base}/context"]
+

@@ -21,12 +21,7 @@ from case_service.domain.events import (
     DomainEvent,
     FieldChange,
 )
-from case_service.domain.messages import (
-    Message,
-    normalize_content,
-    normalize_message_metadata,
-    normalize_role,
-)
+from case_service.domain.messages import MESSAGE_CONTENT_MAX_LENGTH, Message, MessageRole
 
 TITLE_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 5_000
@@ -175,6 +170,22 @@ def normalize_metadata(value: object) -> dict[str, Any]:
         raise InvalidInput("metadata", "must be a JSON object")
     _check_json("metadata", value, depth=1)
     return dict(value)
+
+
+def normalize_role(value: object) -> MessageRole:
+    return _enum(MessageRole, "role", value)
+
+
+def normalize_content(value: object) -> str:
+    """Message content is kept exactly as sent (whitespace matters in logs and code), but never blank."""
+    if not isinstance(value, str):
+        raise InvalidInput("content", "must be a string")
+    check_text("content", value)
+    if not value.strip():
+        raise InvalidInput("content", "must not be blank")
+    if len(value) > MESSAGE_CONTENT_MAX_LENGTH:
+        raise InvalidInput("content", f"must be at most {MESSAGE_CONTENT_MAX_LENGTH} characters")
+    return value
 
 
 def _check_json(path: str, value: object, depth: int) -> None:
@@ -347,7 +358,7 @@ class Case:
             sequence=self.message_count + 1,
             role=normalize_role(role),
             content=normalize_content(content),
-            metadata=normalize_message_metadata(metadata),
+            metadata=normalize_metadata({} if metadata is None else metadata),
             created_at=now,
         )
         self.message_count = message.sequence
