@@ -6,6 +6,7 @@ import pytest
 from httpx import AsyncClient
 
 from tests.api.helpers import create
+from tests.conftest import client_for
 
 
 NUL_INPUTS = [
@@ -31,3 +32,22 @@ async def test_a_nul_character_is_a_422_naming_the_field_on_both_databases(
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["details"]["errors"]] == [field]
     assert (await client.get(f"/api/v1/cases/{case['case_id']}")).json()["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/api/v1/cases/case_%00", 404),
+        ("/api/v1/cases/case_%00/messages", 404),
+        ("/api/v1/cases/case_%00/context", 404),
+        ("/api/v1/cases/case_0123456789AB", 404),
+        ("/api/v1/cases/session/a%00", 422),
+        ("/api/v1/cases?session_id=%00", 422),
+        ("/api/v1/users/a%00/cases", 422),
+        ("/api/v1/users/a%20b/cases", 422),
+    ],
+)
+async def test_a_nul_or_malformed_id_in_a_path_or_query_is_refused_not_a_500(app: object, url: str, status: int) -> None:
+    async with client_for(app, "root", **{"X-User-Roles": "admin"}) as admin:
+        response = await admin.get(url)
+    assert response.status_code == status, response.text

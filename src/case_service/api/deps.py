@@ -15,7 +15,8 @@ from case_service.service.cases import CaseService
 from case_service.service.context import Actor, RequestContext
 
 USER_ID_MAX_LENGTH = 128
-_USER_ID = re.compile(r"^[A-Za-z0-9._@:+|\-]+$")
+USER_ID_PATTERN = r"^[A-Za-z0-9._@:+|\-]+$"
+_USER_ID = re.compile(USER_ID_PATTERN)
 _ROLE = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 MAX_OFFSET = 1_000_000
 

@@ -6,13 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from case_service.api.deps import USER_ID_MAX_LENGTH, CaseServiceDep, ContextDep
+from case_service.api.deps import USER_ID_MAX_LENGTH, USER_ID_PATTERN, CaseServiceDep, ContextDep
 from case_service.api.routes.cases import LIST_DESCRIPTION, CaseQueryDep, case_list_body, errors
 from case_service.api.schemas import CaseList
 
 router = APIRouter(prefix="/api/v1/users", tags=["cases"])
 
-UserIdPath = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX_LENGTH, description="The user whose cases to list.")]
+UserIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=USER_ID_MAX_LENGTH,
+        pattern=USER_ID_PATTERN,
+        description="The user whose cases to list: an `X-User-ID` value.",
+    ),
+]
 
 
 @router.get(
@@ -26,5 +34,7 @@ UserIdPath = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX_LENGTH, de
         "if the user did not exist.\n\n" + LIST_DESCRIPTION
     ),
 )
-async def list_user_cases(user_id: UserIdPath, ctx: ContextDep, service: CaseServiceDep, query: CaseQueryDep) -> CaseList:
+async def list_user_cases(
+    user_id: UserIdPath, ctx: ContextDep, service: CaseServiceDep, query: CaseQueryDep
+) -> CaseList:
     return case_list_body(await service.list_user_cases(ctx, user_id, query), query)
