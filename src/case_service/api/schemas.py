@@ -371,6 +371,35 @@ class CaseContextRead(BaseModel):
     """What an agent needs to reason about the case, in one read. New sections may be added; a
     client ignores what it does not know."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "case": _EXAMPLE_CASE,
+                    "tags": ["database", "timeout"],
+                    "status_history": [
+                        {
+                            "from_status": "active",
+                            "to_status": "investigating",
+                            "reason": "Reproduced on staging",
+                            "actor": {"user_id": "user_123", "email": "ana@example.com"},
+                            "changed_at": "2026-11-15T11:00:00Z",
+                        }
+                    ],
+                    "messages": {
+                        "items": [_EXAMPLE_MESSAGE],
+                        "total": 2,
+                        "included": 1,
+                        "omitted": 1,
+                        "included_chars": 56,
+                        "max_messages": 1,
+                        "max_chars": 50000,
+                    },
+                }
+            ]
+        }
+    )
+
     case: CaseRead
     tags: list[str]
     status_history: list[StatusTransitionRead] = Field(description="Every status move, oldest first.")
