@@ -132,3 +132,13 @@ async def test_transitions_name_the_statuses_reachable_now(client: AsyncClient) 
     for target in ("closed", "archived"):
         await client.post(f"/api/v1/cases/{case_id}/status", json={"status": target})
     assert (await client.get(url)).json()["allowed_statuses"] == []
+
+
+async def test_a_refused_call_leaves_no_audit_row(client: AsyncClient, app: object) -> None:
+    case_id = (await create(client))["case_id"]
+    base = f"/api/v1/cases/{case_id}"
+    assert (await client.post(f"{base}/status", json={"status": "archived"})).status_code == 409
+    assert (await client.put(base, json={"severity": "urgent"})).status_code == 422
+    assert (await client.post(f"{base}/messages", json={"role": "user", "content": " "})).status_code == 422
+    assert (await client.post(f"{base}/tags", json={"tags": [f"t{i}" for i in range(21)]})).status_code == 422
+    assert [row["event_type"] for row in await history_rows(app, case_id)] == ["case.created"]
