@@ -39,6 +39,12 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
+    shutdown_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds a graceful shutdown gives each background worker to finish its batch.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from case_service.api.middleware import CorrelationIdMiddleware
 from case_service.api.routes import cases, context, health, history, messages, tags, users
 from case_service.config import Settings, load_settings
 from case_service.service.cases import CaseService, Clock, utc_now
+from case_service.workers import BackgroundWorker, background_workers
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings)
+        started: list[BackgroundWorker] = []
         try:
             if settings.auto_migrate:
                 await upgrade_to_head(database)
@@ -47,9 +49,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             app.state.case_service = CaseService(
                 SqlAlchemyUnitOfWorkFactory(database, settings.service_name), clock=clock
             )
+            for worker in background_workers(settings, database):
+                await worker.start()
+                started.append(worker)
+            app.state.workers = started
             logger.info("%s %s ready on %s", settings.service_name, __version__, database.dialect)
             yield
         finally:
+            # Workers first, newest first, while the database is still open for their last batch.
+            for worker in reversed(started):
+                await worker.stop(settings.shutdown_timeout)
             await database.dispose()
 
     app = FastAPI(

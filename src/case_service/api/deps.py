@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 
 from case_service.config import Settings
-from case_service.domain.errors import BadRequest, InvalidInput, Unauthenticated
+from case_service.domain.errors import BadRequest, Forbidden, InvalidInput, Unauthenticated
 from case_service.service.cases import CaseService
 from case_service.service.context import Actor, RequestContext
 
@@ -61,6 +61,13 @@ def get_request_context(
     return RequestContext(actor=actor, correlation_id=request.state.correlation_id)
 
 
+def get_operator_context(ctx: Annotated[RequestContext, Depends(get_request_context)]) -> RequestContext:
+    """The caller of an `/internal/v1` route: known, and an admin or a platform service."""
+    if not ctx.actor.is_operator:
+        raise Forbidden("This operation requires the 'admin' or 'platform-service' role", header="X-User-Roles")
+    return ctx
+
+
 def parse_roles(value: str | None) -> frozenset[str]:
     """Roles as the gateway sends them (`["admin","support"]`) or as a comma list (`admin,support`)."""
     if value is None or not value.strip():
@@ -105,4 +112,5 @@ def get_page(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CaseServiceDep = Annotated[CaseService, Depends(get_case_service)]
 ContextDep = Annotated[RequestContext, Depends(get_request_context)]
+OperatorContextDep = Annotated[RequestContext, Depends(get_operator_context)]
 PageDep = Annotated[Page, Depends(get_page)]

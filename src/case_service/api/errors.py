@@ -14,6 +14,7 @@ from case_service.domain.errors import (
     BadRequest,
     ConcurrentModification,
     DomainError,
+    Forbidden,
     InvalidInput,
     InvalidTransition,
     NotFound,
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (BadRequest, 400),
     (Unauthenticated, 401),
+    (Forbidden, 403),
     (NotFound, 404),
     (InvalidTransition, 409),
     (ConcurrentModification, 409),
@@ -36,6 +38,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",

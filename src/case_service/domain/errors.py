@@ -80,6 +80,12 @@ class Unauthenticated(DomainError):
     code = "unauthenticated"
 
 
+class Forbidden(DomainError):
+    """The caller is known but lacks the role an operator-only resource requires."""
+
+    code = "forbidden"
+
+
 class BadRequest(DomainError):
     """The request is malformed in a way no field validation names (headers, JSON syntax)."""
 

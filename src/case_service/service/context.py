@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ADMIN_ROLE = "admin"
+# Other platform services (the event ingress caller, operators' tooling) may use the internal API
+# with this role instead of a human's `admin`.
+SERVICE_ROLE = "platform-service"
 
 
 @dataclass(frozen=True)
@@ -16,6 +19,11 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return ADMIN_ROLE in self.roles
+
+    @property
+    def is_operator(self) -> bool:
+        """May call `/internal/v1`: an admin, or another platform service."""
+        return bool(self.roles & {ADMIN_ROLE, SERVICE_ROLE})
 
 
 @dataclass(frozen=True)

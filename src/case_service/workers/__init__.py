@@ -1,0 +1,29 @@
+"""Background workers run beside the API by the app's lifespan (the outbox relay, the consumer).
+
+Each one is started after the database is open and stopped, in reverse order, before it closes, so
+a worker can finish its batch on a live connection during a graceful shutdown.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from case_service.adapters.database import Database
+    from case_service.config import Settings
+
+
+class BackgroundWorker(Protocol):
+    name: str
+
+    async def start(self) -> None:
+        """Begin working in a task of its own and return at once."""
+
+    async def stop(self, timeout: float) -> None:
+        """Finish the current unit of work (within `timeout` seconds), release what it holds, return."""
+
+
+def background_workers(settings: Settings, database: Database) -> list[BackgroundWorker]:
+    """The workers these settings switch on, in start order."""
+    workers: list[BackgroundWorker] = []
+    return workers
