@@ -19,6 +19,7 @@ from case_service.api.errors import install_error_handlers
 from case_service.api.middleware import CorrelationIdMiddleware
 from case_service.api.routes import cases, context, health, history, messages, tags, users
 from case_service.config import Settings, load_settings
+from case_service.observability.metrics import Metrics
 from case_service.service.cases import CaseService, Clock, utc_now
 from case_service.workers import BackgroundWorker, background_workers
 
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             app.state.case_service = CaseService(
                 SqlAlchemyUnitOfWorkFactory(database, settings.service_name), clock=clock
             )
-            for worker in background_workers(settings, database):
+            for worker in background_workers(settings, database, app.state.metrics):
                 await worker.start()
                 started.append(worker)
             app.state.workers = started
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_error_handlers(app)
     app.add_middleware(
         CORSMiddleware,

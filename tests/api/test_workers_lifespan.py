@@ -33,10 +33,17 @@ async def test_workers_start_in_order_and_stop_in_reverse_on_a_live_database(
     journal: list[str] = []
     holder: dict[str, FastAPI] = {}
     workers = [RecordingWorker(name, journal, holder) for name in ("relay", "consumer")]
-    monkeypatch.setattr(main_module, "background_workers", lambda settings, database: workers)
+    monkeypatch.setattr(main_module, "background_workers", lambda settings, database, metrics: workers)
     app = create_app(settings.model_copy(update={"shutdown_timeout": 3.0}))
     holder["app"] = app
     async with app.router.lifespan_context(app):
         assert journal == ["start relay", "start consumer"]
         assert app.state.workers == workers
     assert journal[2:] == ["stop consumer within 3s", "stop relay within 3s"]
+
+
+async def test_each_app_counts_in_its_own_registry(settings: Settings) -> None:
+    first, second = create_app(settings), create_app(settings)
+    first.state.metrics.outbox_publish_attempts.inc(3)
+    assert first.state.metrics.registry.get_sample_value("case_outbox_publish_attempts_total") == 3
+    assert second.state.metrics.registry.get_sample_value("case_outbox_publish_attempts_total") == 0

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from case_service.adapters.database import Database
     from case_service.config import Settings
+    from case_service.observability.metrics import Metrics
 
 
 class BackgroundWorker(Protocol):
@@ -23,7 +24,7 @@ class BackgroundWorker(Protocol):
         """Finish the current unit of work (within `timeout` seconds), release what it holds, return."""
 
 
-def background_workers(settings: Settings, database: Database) -> list[BackgroundWorker]:
+def background_workers(settings: Settings, database: Database, metrics: Metrics) -> list[BackgroundWorker]:
     """The workers these settings switch on, in start order."""
     workers: list[BackgroundWorker] = []
     return workers

@@ -1,0 +1,1 @@
+"""Metrics, logs and traces: what an operator sees of the running service."""
