@@ -15,9 +15,11 @@ from case_service.domain.errors import (
     ConcurrentModification,
     DomainError,
     Forbidden,
+    IdempotencyKeyReused,
     InvalidInput,
     InvalidTransition,
     NotFound,
+    PreconditionFailed,
     Unauthenticated,
 )
 
@@ -31,6 +33,8 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (NotFound, 404),
     (InvalidTransition, 409),
     (ConcurrentModification, 409),
+    (PreconditionFailed, 412),
+    (IdempotencyKeyReused, 422),
     (InvalidInput, 422),
     (DomainError, 400),
 )
@@ -44,6 +48,7 @@ _HTTP_CODES = {
     406: "not_acceptable",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    429: "rate_limited",
 }
 
 

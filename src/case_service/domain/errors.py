@@ -90,3 +90,30 @@ class BadRequest(DomainError):
     """The request is malformed in a way no field validation names (headers, JSON syntax)."""
 
     code = "bad_request"
+
+
+class PreconditionFailed(DomainError):
+    """The caller's `If-Match` names a version the case is no longer (or never was) at."""
+
+    code = "precondition_failed"
+
+    def __init__(self, case_id: str, current_version: int) -> None:
+        super().__init__(
+            f"Case {case_id} is at version {current_version}, not the one If-Match names; "
+            "read it again and retry with its ETag",
+            case_id=case_id,
+            current_version=current_version,
+        )
+
+
+class IdempotencyKeyReused(DomainError):
+    """An `Idempotency-Key` already used by the caller for a different request."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "This Idempotency-Key was already used for a different request (another body or endpoint); "
+            "use a new key for a new request",
+            idempotency_key=key,
+        )

@@ -20,7 +20,9 @@ from case_service.domain.queries import (
     MessagePage,
     TagCount,
 )
+from case_service.domain.merge_patch import case_changes_from_merge_patch
 from case_service.service.context import RequestContext
+from case_service.service.preconditions import ANY_VERSION, VersionPrecondition
 from case_service.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 Clock = Callable[[], datetime]
@@ -71,22 +73,49 @@ class CaseService:
         async with self._uow(ctx, write=False) as uow:
             return await _load(uow, ctx, case_id)
 
-    async def update_case(self, ctx: RequestContext, case_id: str, changes: Mapping[str, Any]) -> Case:
-        return await self._change(ctx, case_id, lambda case, now: case.update(changes, now))
+    async def update_case(
+        self,
+        ctx: RequestContext,
+        case_id: str,
+        changes: Mapping[str, Any],
+        precondition: VersionPrecondition = ANY_VERSION,
+    ) -> Case:
+        return await self._change(ctx, case_id, lambda case, now: case.update(changes, now), precondition)
 
-    async def add_tags(self, ctx: RequestContext, case_id: str, tags: Iterable[str]) -> Case:
+    async def patch_case(
+        self,
+        ctx: RequestContext,
+        case_id: str,
+        patch: Mapping[str, Any],
+        precondition: VersionPrecondition = ANY_VERSION,
+    ) -> Case:
+        """A JSON Merge Patch (RFC 7386), applied to the case as it is inside the transaction."""
+        return await self._change(
+            ctx, case_id, lambda case, now: case.update(case_changes_from_merge_patch(case, patch), now), precondition
+        )
+
+    async def add_tags(
+        self, ctx: RequestContext, case_id: str, tags: Iterable[str], precondition: VersionPrecondition = ANY_VERSION
+    ) -> Case:
         """Tags the case already has change nothing; a call that adds none keeps the version."""
-        return await self._change(ctx, case_id, lambda case, now: case.add_tags(tags, now))
+        return await self._change(ctx, case_id, lambda case, now: case.add_tags(tags, now), precondition)
 
-    async def remove_tag(self, ctx: RequestContext, case_id: str, tag: str) -> Case:
+    async def remove_tag(
+        self, ctx: RequestContext, case_id: str, tag: str, precondition: VersionPrecondition = ANY_VERSION
+    ) -> Case:
         """Removing a tag the case does not carry changes nothing (and is no error)."""
-        return await self._change(ctx, case_id, lambda case, now: case.remove_tag(tag, now))
+        return await self._change(ctx, case_id, lambda case, now: case.remove_tag(tag, now), precondition)
 
     async def _change(
-        self, ctx: RequestContext, case_id: str, apply: Callable[[Case, datetime], dict[str, FieldChange]]
+        self,
+        ctx: RequestContext,
+        case_id: str,
+        apply: Callable[[Case, datetime], dict[str, FieldChange]],
+        precondition: VersionPrecondition,
     ) -> Case:
         async with self._uow(ctx, write=True) as uow:
             case = await _load(uow, ctx, case_id, for_update=True)
+            precondition.check(case)
             read_version = case.version
             if apply(case, self._now()):
                 await uow.cases.save(case, expected_version=read_version)
@@ -98,12 +127,20 @@ class CaseService:
             return await uow.cases.tag_counts(ctx.actor.user_id)
 
     async def add_message(
-        self, ctx: RequestContext, case_id: str, *, role: str, content: str, metadata: Mapping[str, Any]
+        self,
+        ctx: RequestContext,
+        case_id: str,
+        *,
+        role: str,
+        content: str,
+        metadata: Mapping[str, Any],
+        precondition: VersionPrecondition = ANY_VERSION,
     ) -> Message:
         """Append a message. The case row lock makes concurrent appends queue, so sequences are
         distinct and gap-free (SQLite writers are serialized anyway)."""
         async with self._uow(ctx, write=True) as uow:
             case = await _load(uow, ctx, case_id, for_update=True)
+            precondition.check(case)
             read_version = case.version
             message = case.add_message(
                 message_id=new_message_id(), role=role, content=content, metadata=dict(metadata), now=self._now()
@@ -141,9 +178,17 @@ class CaseService:
             messages = await uow.cases.newest_messages(case, bounds)
         return CaseContext(case=case, status_history=transitions, messages=messages, bounds=bounds)
 
-    async def change_status(self, ctx: RequestContext, case_id: str, status: str, reason: str | None) -> Case:
+    async def change_status(
+        self,
+        ctx: RequestContext,
+        case_id: str,
+        status: str,
+        reason: str | None,
+        precondition: VersionPrecondition = ANY_VERSION,
+    ) -> Case:
         async with self._uow(ctx, write=True) as uow:
             case = await _load(uow, ctx, case_id, for_update=True)
+            precondition.check(case)
             read_version = case.version
             transition = case.change_status(status, reason, self._now())
             await uow.cases.save(case, expected_version=read_version)
@@ -156,9 +201,12 @@ class CaseService:
             await uow.commit()
         return case
 
-    async def delete_case(self, ctx: RequestContext, case_id: str) -> None:
+    async def delete_case(
+        self, ctx: RequestContext, case_id: str, precondition: VersionPrecondition = ANY_VERSION
+    ) -> None:
         async with self._uow(ctx, write=True) as uow:
             case = await _load(uow, ctx, case_id, for_update=True)
+            precondition.check(case)
             case.delete(self._now())
             await uow.cases.remove(case)
             await uow.commit()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
+from case_service.api.conditional import ETAG_HEADER_DOC, IfMatchDep, IfNoneMatchHeader, none_match, set_case_etag
 from case_service.api.deps import CaseServiceDep, ContextDep, PageDep
+from case_service.api.merge_patch import MERGE_PATCH_REQUEST_BODY, read_merge_patch
 from case_service.api.schemas import CaseCreate, CaseList, CaseRead, CaseUpdate, ErrorBody, StatusChange
 from case_service.domain.case import (
     TRANSITIONS,
@@ -29,8 +31,16 @@ _ERROR_TEXT = {
     403: "The caller lacks the `admin` or `platform-service` role this operator route requires.",
     404: "No such case, or the case belongs to another user.",
     409: "The status machine does not allow this move; the body names the current status and the allowed targets.",
+    412: "`If-Match` names a version the case is no longer at; `details.current_version` is the current one. "
+    "Nothing changed.",
+    415: "The body's Content-Type is not the one this operation takes.",
     422: "A field or parameter is invalid; `details.errors` names each one.",
 }
+
+
+def case_answer(description: str = "The case.") -> dict[int | str, dict[str, Any]]:
+    """The documented success answer of an operation that answers one case, with its ETag."""
+    return {200: {"description": description, "headers": ETAG_HEADER_DOC}}
 
 
 def errors(*codes: int, **texts: str) -> dict[int | str, dict[str, Any]]:
@@ -55,7 +65,7 @@ CaseIdPath = Annotated[str, Path(description="`case_` followed by 12 lowercase h
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=CaseRead,
-    responses=errors(400, 401, 422),
+    responses={201: {"description": "The created case.", "headers": ETAG_HEADER_DOC}, **errors(400, 401, 422)},
     summary="Create a case",
     description=(
         "Creates a case owned by the caller, in status `active`. Without a title the case is named "
@@ -63,7 +73,7 @@ CaseIdPath = Annotated[str, Path(description="`case_` followed by 12 lowercase h
         "already created that day (titled or not). Numbers are never reused for a user and day."
     ),
 )
-async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep) -> CaseRead:
+async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep, response: Response) -> CaseRead:
     case = await service.create_case(
         ctx,
         NewCase(
@@ -76,6 +86,7 @@ async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep
             session_id=body.session_id,
         ),
     )
+    set_case_etag(response, case.version)
     return CaseRead.from_domain(case)
 
 
@@ -138,33 +149,96 @@ async def list_session_cases(session_id: str, ctx: ContextDep, service: CaseServ
     return case_list_body(await service.list_cases(ctx, query), query)
 
 
-@router.get("/{case_id}", response_model=CaseRead, responses=errors(400, 401, 404), summary="Get a case")
-async def get_case(case_id: CaseIdPath, ctx: ContextDep, service: CaseServiceDep) -> CaseRead:
-    return CaseRead.from_domain(await service.get_case(ctx, case_id))
+@router.get(
+    "/{case_id}",
+    response_model=CaseRead,
+    responses={
+        **case_answer(),
+        304: {"description": "`If-None-Match` names the case's current ETag: unchanged, no body.", "headers": ETAG_HEADER_DOC},
+        **errors(400, 401, 404),
+    },
+    summary="Get a case",
+    description="Answers the case with its `ETag`; send it back in `If-None-Match` to get 304 while it is unchanged.",
+)
+async def get_case(
+    case_id: CaseIdPath,
+    ctx: ContextDep,
+    service: CaseServiceDep,
+    response: Response,
+    if_none_match: IfNoneMatchHeader = None,
+) -> CaseRead | Response:
+    case = await service.get_case(ctx, case_id)
+    set_case_etag(response, case.version)
+    if if_none_match is not None and none_match(if_none_match, response.headers["ETag"]):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": response.headers["ETag"]})
+    return CaseRead.from_domain(case)
 
 
 @router.put(
     "/{case_id}",
     response_model=CaseRead,
-    responses=errors(400, 401, 404, 422),
+    responses={**case_answer(), **errors(400, 401, 404, 412, 422)},
     summary="Update a case",
     description=(
         "Changes the fields present in the body; **fields left out stay unchanged**. `tags` and "
         "`metadata` replace the whole list or object. `session_id: null` unlinks the session. Status "
         "cannot be changed here: use `POST /api/v1/cases/{case_id}/status`. A body that changes "
-        "nothing leaves the case (and its `version`) as it was."
+        "nothing leaves the case (and its `version`) as it was.\n\n"
+        "PUT or PATCH? PUT replaces `tags` and `metadata` whole and takes `null` only for "
+        "`session_id`; PATCH (a JSON Merge Patch) merges into `metadata` key by key and takes `null` "
+        "to clear `description`, `session_id`, `tags`, `metadata` or one metadata key. Both validate "
+        "fields alike and both take `If-Match`."
     ),
 )
-async def update_case(case_id: CaseIdPath, body: CaseUpdate, ctx: ContextDep, service: CaseServiceDep) -> CaseRead:
+async def update_case(
+    case_id: CaseIdPath,
+    body: CaseUpdate,
+    ctx: ContextDep,
+    service: CaseServiceDep,
+    precondition: IfMatchDep,
+    response: Response,
+) -> CaseRead:
     changes = body.model_dump(exclude_unset=True, mode="json")
-    return CaseRead.from_domain(await service.update_case(ctx, case_id, changes))
+    case = await service.update_case(ctx, case_id, changes, precondition)
+    set_case_etag(response, case.version)
+    return CaseRead.from_domain(case)
+
+
+@router.patch(
+    "/{case_id}",
+    response_model=CaseRead,
+    responses={**case_answer(), **errors(400, 401, 404, 412, 415, 422)},
+    openapi_extra={"requestBody": MERGE_PATCH_REQUEST_BODY},
+    summary="Change a case with a JSON Merge Patch",
+    description=(
+        "A JSON Merge Patch (RFC 7386), sent as `Content-Type: application/merge-patch+json` (any "
+        "other type answers 415). Fields left out stay unchanged; a field with a value replaces "
+        "it, except `metadata`, which is merged key by key (`{\"metadata\": {\"region\": null}}` "
+        "removes one key). `null` clears `description` (to `\"\"`), `session_id`, `tags` and "
+        "`metadata`; `title`, `severity` and `category` cannot be null (422). Values are validated "
+        "exactly as in PUT, and status is not changed here. A patch that changes nothing leaves the "
+        "case and its `version` as they were."
+    ),
+)
+async def patch_case(
+    case_id: CaseIdPath,
+    request: Request,
+    ctx: ContextDep,
+    service: CaseServiceDep,
+    precondition: IfMatchDep,
+    response: Response,
+) -> CaseRead:
+    patch = await read_merge_patch(request)
+    case = await service.patch_case(ctx, case_id, patch, precondition)
+    set_case_etag(response, case.version)
+    return CaseRead.from_domain(case)
 
 
 @router.delete(
     "/{case_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=errors(400, 401, 404),
+    responses=errors(400, 401, 404, 412),
     summary="Delete a case",
     description=(
         "Deletes the case with its tags, status moves, messages and history; afterwards every read "
@@ -172,15 +246,17 @@ async def update_case(case_id: CaseIdPath, body: CaseUpdate, ctx: ContextDep, se
         "when, and under which correlation id."
     ),
 )
-async def delete_case(case_id: CaseIdPath, ctx: ContextDep, service: CaseServiceDep) -> Response:
-    await service.delete_case(ctx, case_id)
+async def delete_case(
+    case_id: CaseIdPath, ctx: ContextDep, service: CaseServiceDep, precondition: IfMatchDep
+) -> Response:
+    await service.delete_case(ctx, case_id, precondition)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
     "/{case_id}/status",
     response_model=CaseRead,
-    responses=errors(400, 401, 404, 409, 422),
+    responses={**case_answer(), **errors(400, 401, 404, 409, 412, 422)},
     summary="Change a case's status",
     description=(
         "Moves the case through its status machine. Entering `resolved` sets `resolved_at`; moving "
@@ -189,9 +265,15 @@ async def delete_case(case_id: CaseIdPath, ctx: ContextDep, service: CaseService
     ),
 )
 async def change_status(
-    case_id: CaseIdPath, body: StatusChange, ctx: ContextDep, service: CaseServiceDep
+    case_id: CaseIdPath,
+    body: StatusChange,
+    ctx: ContextDep,
+    service: CaseServiceDep,
+    precondition: IfMatchDep,
+    response: Response,
 ) -> CaseRead:
-    case = await service.change_status(ctx, case_id, body.status.value, body.reason)
+    case = await service.change_status(ctx, case_id, body.status.value, body.reason, precondition)
+    set_case_etag(response, case.version)
     return CaseRead.from_domain(case)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
+from case_service.api.conditional import none_match
 from case_service.api.deps import CaseServiceDep, ContextDep
 from case_service.api.routes.cases import CaseIdPath, errors
 from case_service.api.schemas import CaseContextRead
@@ -56,12 +57,7 @@ async def case_context(
     body = CaseContextRead.from_domain(context).model_dump_json().encode()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if if_none_match is not None and _matches(if_none_match, etag):
+    if if_none_match is not None and none_match(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(content=body, media_type="application/json", headers=headers)
 
-
-def _matches(if_none_match: str, etag: str) -> bool:
-    """RFC 9110 weak comparison: `*`, or any listed tag equal to ours with a `W/` prefix ignored."""
-    candidates = [part.strip() for part in if_none_match.split(",")]
-    return any(c == "*" or c.removeprefix("W/") == etag for c in candidates)

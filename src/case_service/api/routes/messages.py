@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from case_service.api.conditional import IfMatchDep
 from case_service.api.deps import CaseServiceDep, ContextDep, PageDep
 from case_service.api.routes.cases import CaseIdPath, errors
 from case_service.api.schemas import MessageCreate, MessageList, MessageRead
@@ -17,20 +18,22 @@ router = APIRouter(prefix="/api/v1/cases", tags=["messages"])
     "/{case_id}/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=MessageRead,
-    responses=errors(400, 401, 404, 422),
+    responses=errors(400, 401, 404, 412, 422),
     summary="Add a message to a case's conversation",
     description=(
         "Appends the message at the next `sequence` (1, 2, 3, ... per case: concurrent appends get "
         "distinct sequences with no gaps). The case's `message_count`, `last_activity_at` and "
         "`version` change; `updated_at` does not. A `case.message.added` event is published "
-        "(it refers to the message by id and sequence; it does not carry the content)."
+        "(it refers to the message by id and sequence; it does not carry the content). With "
+        "`If-Match`, the message is added only while the case is at that version (the answer is "
+        "the message, so it carries no case ETag: the case is now at that version + 1)."
     ),
 )
 async def add_message(
-    case_id: CaseIdPath, body: MessageCreate, ctx: ContextDep, service: CaseServiceDep
+    case_id: CaseIdPath, body: MessageCreate, ctx: ContextDep, service: CaseServiceDep, precondition: IfMatchDep
 ) -> MessageRead:
     message = await service.add_message(
-        ctx, case_id, role=body.role.value, content=body.content, metadata=body.metadata
+        ctx, case_id, role=body.role.value, content=body.content, metadata=body.metadata, precondition=precondition
     )
     return MessageRead.from_domain(message)
 

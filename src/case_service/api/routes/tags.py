@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
+from case_service.api.conditional import IfMatchDep, set_case_etag
 from case_service.api.deps import CaseServiceDep, ContextDep
-from case_service.api.routes.cases import CaseIdPath, errors
+from case_service.api.routes.cases import CaseIdPath, case_answer, errors
 from case_service.api.schemas import CaseRead, TagCountList, TagCountRead, TagsAdd
 
 # Included before the cases router: `GET /api/v1/cases/tags` must not be taken for a case id.
@@ -34,7 +35,10 @@ async def list_tags(ctx: ContextDep, service: CaseServiceDep) -> TagCountList:
 @router.post(
     "/{case_id}/tags",
     response_model=CaseRead,
-    responses=errors(400, 401, 404, 422, e422="A tag is invalid, or the case would carry more than 20 tags."),
+    responses={
+        **case_answer(),
+        **errors(400, 401, 404, 412, 422, e422="A tag is invalid, or the case would carry more than 20 tags."),
+    },
     summary="Add tags to a case",
     description=(
         "Adds the tags (normalized: trimmed, lower-cased, deduplicated) and answers the case. Tags the "
@@ -43,14 +47,23 @@ async def list_tags(ctx: ContextDep, service: CaseServiceDep) -> TagCountList:
         "history carry the old and new tag lists."
     ),
 )
-async def add_tags(case_id: CaseIdPath, body: TagsAdd, ctx: ContextDep, service: CaseServiceDep) -> CaseRead:
-    return CaseRead.from_domain(await service.add_tags(ctx, case_id, body.tags))
+async def add_tags(
+    case_id: CaseIdPath,
+    body: TagsAdd,
+    ctx: ContextDep,
+    service: CaseServiceDep,
+    precondition: IfMatchDep,
+    response: Response,
+) -> CaseRead:
+    case = await service.add_tags(ctx, case_id, body.tags, precondition)
+    set_case_etag(response, case.version)
+    return CaseRead.from_domain(case)
 
 
 @router.delete(
     "/{case_id}/tags/{tag:path}",
     response_model=CaseRead,
-    responses=errors(400, 401, 404, 422),
+    responses={**case_answer(), **errors(400, 401, 404, 412, 422)},
     summary="Remove a tag from a case",
     description=(
         "Removes the tag (matched after normalization: `/tags/Database` removes `database`) and "
@@ -59,5 +72,14 @@ async def add_tags(case_id: CaseIdPath, body: TagsAdd, ctx: ContextDep, service:
         "only when the case is missing or another user's."
     ),
 )
-async def remove_tag(case_id: CaseIdPath, tag: TagPath, ctx: ContextDep, service: CaseServiceDep) -> CaseRead:
-    return CaseRead.from_domain(await service.remove_tag(ctx, case_id, tag))
+async def remove_tag(
+    case_id: CaseIdPath,
+    tag: TagPath,
+    ctx: ContextDep,
+    service: CaseServiceDep,
+    precondition: IfMatchDep,
+    response: Response,
+) -> CaseRead:
+    case = await service.remove_tag(ctx, case_id, tag, precondition)
+    set_case_etag(response, case.version)
+    return CaseRead.from_domain(case)
