@@ -39,9 +39,15 @@ def build_envelope(event: DomainEvent, context: RequestContext, producer: str) -
     }
 
 
-def cloudevents_headers(envelope: dict[str, Any], producer: str) -> dict[str, str]:
-    """CloudEvents 1.0 binary-mode attributes, carried as broker headers beside the JSON body."""
-    return {
+def cloudevents_headers(
+    envelope: dict[str, Any], producer: str, traceparent: str | None = None
+) -> dict[str, str]:
+    """CloudEvents 1.0 binary-mode attributes, carried as broker headers beside the JSON body.
+
+    With the request's `traceparent` (W3C Trace Context, as the CloudEvents distributed-tracing
+    extension carries it) a consumer continues the trace of the request that caused the event.
+    """
+    headers = {
         "ce-specversion": "1.0",
         "ce-id": envelope["event_id"],
         "ce-type": channel_for(envelope["event_type"]),
@@ -50,6 +56,9 @@ def cloudevents_headers(envelope: dict[str, Any], producer: str) -> dict[str, st
         "ce-subject": envelope["aggregate_id"],
         "content-type": "application/json",
     }
+    if traceparent:
+        headers["traceparent"] = traceparent
+    return headers
 
 
 async def write_events(
@@ -69,7 +78,7 @@ async def write_events(
                 "aggregate_id": event.case_id,
                 "aggregate_version": event.version,
                 "envelope": envelope,
-                "headers": cloudevents_headers(envelope, producer),
+                "headers": cloudevents_headers(envelope, producer, context.traceparent),
                 "created_at": now,
             }
         )

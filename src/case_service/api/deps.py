@@ -58,7 +58,12 @@ def get_request_context(
     if email is not None and len(email) > 320:
         raise BadRequest("X-User-Email must be at most 320 characters", header="X-User-Email")
     actor = Actor(user_id=user_id, email=email, roles=parse_roles(x_user_roles))
-    return RequestContext(actor=actor, correlation_id=request.state.correlation_id)
+    request.state.user_id = user_id  # from here on, the request's log lines name the caller
+    return RequestContext(
+        actor=actor,
+        correlation_id=request.state.correlation_id,
+        traceparent=getattr(request.state, "traceparent", None),
+    )
 
 
 def get_operator_context(ctx: Annotated[RequestContext, Depends(get_request_context)]) -> RequestContext:

@@ -30,3 +30,5 @@ class Actor:
 class RequestContext:
     actor: Actor
     correlation_id: str
+    # W3C trace context of the request (this service's span), carried into the events it writes.
+    traceparent: str | None = None

@@ -1,0 +1,60 @@
+"""W3C Trace Context: read the caller's `traceparent`, or start a trace when there is none.
+
+Each request is one span of the trace. Its `traceparent` (the caller's trace id, this request's
+span id) goes into the logs and into the headers of the events the request writes to the outbox,
+so a consumer can continue the same trace.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+# version-traceid-parentid-flags, lowercase hex. Later versions may append fields after a dash.
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+_INVALID_TRACE_ID = "0" * 32
+_INVALID_SPAN_ID = "0" * 16
+SAMPLED = "01"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    trace_id: str
+    span_id: str
+    flags: str = SAMPLED
+    parent_span_id: str | None = None
+
+    @property
+    def traceparent(self) -> str:
+        """The header a downstream hop receives: same trace, this span as its parent."""
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+
+def parse_traceparent(value: str | None) -> TraceContext | None:
+    """The caller's trace, or None when the header is absent or breaks the W3C rules."""
+    if not value:
+        return None
+    match = _TRACEPARENT.match(value.strip())
+    if match is None:
+        return None
+    version, trace_id, parent_id, flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest):
+        return None
+    if trace_id == _INVALID_TRACE_ID or parent_id == _INVALID_SPAN_ID:
+        return None
+    return TraceContext(trace_id=trace_id, span_id=parent_id, flags=flags)
+
+
+def new_span_id() -> str:
+    return secrets.token_hex(8)
+
+
+def start_span(traceparent: str | None) -> TraceContext:
+    """This request's span: a child of the caller's, or the root of a new trace."""
+    parent = parse_traceparent(traceparent)
+    if parent is None:
+        return TraceContext(trace_id=secrets.token_hex(16), span_id=new_span_id())
+    return TraceContext(
+        trace_id=parent.trace_id, span_id=new_span_id(), flags=parent.flags, parent_span_id=parent.span_id
+    )
