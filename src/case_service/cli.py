@@ -44,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
+    from case_service.observability.logging import configure_logging
+
+    # Our logging for uvicorn's records too, and our access log (with route and ids) instead of its.
+    configure_logging(settings)
     uvicorn.run(
         "case_service.main:app",
         host=args.host or settings.host,
@@ -51,6 +55,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         workers=args.workers,
         reload=args.reload,
         log_level=settings.log_level.lower(),
+        log_config=None,
+        access_log=False,
+        # On SIGTERM: stop accepting, let in-flight requests finish within this bound, then run
+        # the lifespan shutdown (workers, then the database pool).
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout)),
     )
 
 

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     database_url: str = f"{SQLITE_DRIVER}:///./fm_cases.db"
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_connect_timeout: float = Field(default=5.0, gt=0, le=60)
+    database_command_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Seconds a PostgreSQL statement may run before it is cancelled and the request fails.",
+    )
     auto_migrate: bool = Field(
         default=True,
         description="Apply Alembic migrations at start. Turn off where a migration job runs first.",
@@ -39,12 +45,23 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
+    log_format: Literal["json", "text"] | None = Field(
+        default=None, description="json or text; unset: text in development, json everywhere else."
+    )
+    access_log: bool = Field(default=True, description="Log one line per HTTP request (route, status, duration).")
     shutdown_timeout: float = Field(
         default=10.0,
         gt=0,
         le=300,
         description="Seconds a graceful shutdown gives each background worker to finish its batch.",
     )
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -79,6 +96,12 @@ class Settings(BaseSettings):
                 f"DEFAULT_PAGE_SIZE ({self.default_page_size}) must not exceed MAX_PAGE_SIZE ({self.max_page_size})"
             )
         return self
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "text" if self.environment == "development" else "json"
 
     @property
     def is_sqlite(self) -> bool:

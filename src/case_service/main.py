@@ -17,8 +17,10 @@ from case_service.adapters.migrations import upgrade_to_head
 from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from case_service.api.errors import install_error_handlers
 from case_service.api.middleware import CorrelationIdMiddleware
-from case_service.api.routes import cases, context, health, history, messages, tags, users
+from case_service.api.routes import cases, context, health, history, messages, metrics, tags, users
+from case_service.api.telemetry import RequestTelemetryMiddleware
 from case_service.config import Settings, load_settings
+from case_service.observability.logging import configure_logging
 from case_service.observability.metrics import Metrics
 from case_service.service.cases import CaseService, Clock, utc_now
 from case_service.workers import BackgroundWorker, background_workers
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             if settings.auto_migrate:
                 await upgrade_to_head(database)
             app.state.database = database
+            app.state.metrics.database_pool.watch(lambda: database.engine.pool)
             app.state.case_service = CaseService(
                 SqlAlchemyUnitOfWorkFactory(database, settings.service_name), clock=clock
             )
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             # Workers first, newest first, while the database is still open for their last batch.
             for worker in reversed(started):
                 await worker.stop(settings.shutdown_timeout)
+            app.state.metrics.database_pool.watch(None)
             await database.dispose()
 
     app = FastAPI(
@@ -81,7 +85,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         expose_headers=["X-Correlation-ID"],
     )
     app.add_middleware(CorrelationIdMiddleware)
+    # Outermost: requests refused by any inner layer are still counted, timed and logged.
+    app.add_middleware(RequestTelemetryMiddleware, metrics=app.state.metrics, access_log=settings.access_log)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     # tags first: its `GET /api/v1/cases/tags` must win over the cases router's `/{case_id}`.
     app.include_router(tags.router)
     app.include_router(cases.router)
@@ -112,11 +119,6 @@ def _openapi_with_one_error_body(app: FastAPI) -> dict[str, Any]:
             components.pop(name, None)
         app.openapi_schema = schema
     return app.openapi_schema
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("case_service").setLevel(settings.log_level)
 
 
 def __getattr__(name: str) -> Any:

@@ -70,7 +70,12 @@ def _create_engine(settings: Settings) -> AsyncEngine:
             max_overflow=settings.database_pool_size,
             pool_timeout=settings.database_connect_timeout,
             pool_pre_ping=True,
-            connect_args={"timeout": settings.database_connect_timeout},
+            # Bounded connect and statement times: a dead or hung server fails the request, it
+            # never holds it (asyncpg cancels a statement after `command_timeout`).
+            connect_args={
+                "timeout": settings.database_connect_timeout,
+                "command_timeout": settings.database_command_timeout,
+            },
         )
     engine = create_async_engine(settings.database_url, **kwargs)
     if settings.is_sqlite:

@@ -6,13 +6,50 @@ leadership, inbox outcomes); the API layer records requests.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+# Seconds. Dense around the 500 ms p99 objective so its breach shows in the histogram.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 
 
 class Metrics:
     def __init__(self, namespace: str = "case") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
+
+        # HTTP traffic, labelled by route template (never the raw path), method and status.
+        self.http_requests = Counter(
+            "http_requests",
+            "HTTP requests answered.",
+            ["route", "method", "status"],
+            namespace=namespace,
+            registry=registry,
+        )
+        self.http_request_duration = Histogram(
+            "http_request_duration_seconds",
+            "Time from receiving a request to sending the end of its response.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            namespace=namespace,
+            registry=registry,
+        )
+        self.http_in_flight = Gauge(
+            "http_requests_in_flight", "Requests being handled now.", namespace=namespace, registry=registry
+        )
+        self.deprecated_calls = Counter(
+            "deprecated_route_calls",
+            "Calls to routes marked deprecated, by route template and method.",
+            ["route", "method"],
+            namespace=namespace,
+            registry=registry,
+        )
+        self.database_pool = DatabasePoolCollector(namespace)
+        registry.register(self.database_pool)
 
         # The transactional outbox, as the active relay sees it after each cycle.
         self.outbox_pending = Gauge(
@@ -51,4 +88,39 @@ class Metrics:
         )
         self.inbox_dead_letters = Counter(
             "inbox_dead_letters", "Events moved to the dead-letter table.", namespace=namespace, registry=registry
+        )
+
+
+class DatabasePoolCollector(Collector):
+    """Connection pool usage, read from the live pool at each scrape (nothing on the request path).
+
+    The lifespan points it at the engine's pool once the database is open; before that, and for
+    pools without a fixed size, it reports only what applies.
+    """
+
+    def __init__(self, namespace: str) -> None:
+        self._prefix = f"{namespace}_db_pool"
+        self._pool: Callable[[], Any] | None = None
+
+    def watch(self, pool: Callable[[], Any] | None) -> None:
+        """`pool` returns the current pool (the engine may replace it after a dispose)."""
+        self._pool = pool
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        pool = self._pool() if self._pool is not None else None
+        checked_out, size, overflow = self._families()
+        if pool is not None and hasattr(pool, "checkedout"):
+            checked_out.add_metric([], pool.checkedout())
+            size.add_metric([], pool.size())
+            overflow.add_metric([], max(pool.overflow(), 0))
+        yield from (checked_out, size, overflow)
+
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(f"{self._prefix}_checked_out", "Connections lent to requests and workers now."),
+            GaugeMetricFamily(f"{self._prefix}_size", "Connections the pool keeps open (DATABASE_POOL_SIZE)."),
+            GaugeMetricFamily(f"{self._prefix}_overflow", "Connections opened beyond the pool size, now."),
         )

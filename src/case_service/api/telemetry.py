@@ -1,0 +1,102 @@
+"""The outermost middleware: trace context, request metrics and the access log, in one pass.
+
+Pure ASGI (no BaseHTTPMiddleware): per request it parses one header, reads two clocks, bumps a
+cached counter and histogram child and writes at most one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from case_service.observability.logging import request_state_var
+from case_service.observability.metrics import Metrics
+from case_service.observability.tracing import start_span
+
+UNMATCHED_ROUTE = "unmatched"
+# Any other method (HTTP allows any token) is counted as OTHER, so callers cannot mint series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+access_logger = logging.getLogger("case_service.access")
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/api/v1/cases/{case_id}`); one label for no match."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
+class RequestTelemetryMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, access_log: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log = access_log
+        # (route, method, status) -> (counter child, histogram child): labels() once per series.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        traceparent = None
+        for name, value in scope["headers"]:
+            if name == b"traceparent":
+                traceparent = value.decode("latin-1")
+                break
+        span = start_span(traceparent)
+        state = scope.setdefault("state", {})
+        state["trace_id"] = span.trace_id
+        state["span_id"] = span.span_id
+        state["traceparent"] = span.traceparent
+        token = request_state_var.set(state)
+        status = 500
+        in_flight = self.metrics.http_in_flight
+        in_flight.inc()
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording_status)
+        finally:
+            in_flight.dec()
+            elapsed = time.perf_counter() - started
+            route = route_template(scope)
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+            self._record(route, method, status, elapsed)
+            if self.access_log and access_logger.isEnabledFor(logging.INFO):
+                access_logger.info(
+                    "%s %s %s",
+                    method,
+                    route,
+                    status,
+                    extra={
+                        "method": method,
+                        "route": route,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                    },
+                )
+            request_state_var.reset(token)
+
+    def _record(self, route: str, method: str, status: int, elapsed: float) -> None:
+        key = (route, method, status)
+        series = self._series.get(key)
+        if series is None:
+            labels = {"route": route, "method": method, "status": str(status)}
+            series = (
+                self.metrics.http_requests.labels(**labels),
+                self.metrics.http_request_duration.labels(**labels),
+            )
+            self._series[key] = series
+        series[0].inc()
+        series[1].observe(elapsed)
