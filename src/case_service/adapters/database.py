@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from case_service.config import Settings
+from case_service.domain.errors import DatabaseUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Failures that mean "the database is not there right now", not "this request is wrong": refused or
+# reset connections, connect and statement timeouts, an exhausted pool, a connection that died.
+_UNREACHABLE = (OSError, TimeoutError, PoolTimeout, OperationalError, InterfaceError)
 
 
 class Database:
@@ -40,17 +50,24 @@ class Database:
         statement's own snapshot).
         """
         lock = self._sqlite_write_lock if write and self._sqlite_write_lock else contextlib.nullcontext()
-        async with lock, self.engine.connect() as conn:
-            if self.is_sqlite and write:
-                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
-            elif snapshot and not self.is_sqlite:
-                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-            await conn.begin()
-            try:
-                yield conn
-            finally:
-                if conn.in_transaction():
-                    await conn.rollback()
+        try:
+            async with lock, self.engine.connect() as conn:
+                if self.is_sqlite and write:
+                    conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+                elif snapshot and not self.is_sqlite:
+                    conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+                await conn.begin()
+                try:
+                    yield conn
+                finally:
+                    if conn.in_transaction() and not conn.invalidated:
+                        await conn.rollback()
+        except _UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise _unavailable(exc) from exc
+            raise
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -58,6 +75,13 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _unavailable(exc: BaseException) -> DatabaseUnavailable:
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    reason = type(cause).__name__
+    logger.warning("database unavailable: %s", reason)
+    return DatabaseUnavailable(reason)
 
 
 def _create_engine(settings: Settings) -> AsyncEngine:

@@ -20,6 +20,7 @@ from case_service.domain.errors import (
     InvalidTransition,
     NotFound,
     PreconditionFailed,
+    ServiceUnavailable,
     Unauthenticated,
 )
 
@@ -36,6 +37,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (PreconditionFailed, 412),
     (IdempotencyKeyReused, 422),
     (InvalidInput, 422),
+    (ServiceUnavailable, 503),
     (DomainError, 400),
 )
 
@@ -75,7 +77,8 @@ def status_for(error: DomainError) -> int:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return error_response(request, status_for(exc), exc.message, exc.code, exc.details)
+    headers = {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, ServiceUnavailable) else None
+    return error_response(request, status_for(exc), exc.message, exc.code, exc.details, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

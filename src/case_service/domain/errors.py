@@ -117,3 +117,19 @@ class IdempotencyKeyReused(DomainError):
             "use a new key for a new request",
             idempotency_key=key,
         )
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency the request needs cannot be reached now; the same call may work shortly."""
+
+    code = "service_unavailable"
+    retry_after_seconds = 1
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database refused, dropped or did not answer in time: the request failed, changed nothing."""
+
+    code = "database_unavailable"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("The database is unavailable; retry shortly", reason=reason)
