@@ -1,4 +1,5 @@
-"""`case-service`: serve the API, migrate the database, export the OpenAPI contract."""
+"""`case-service`: serve the API, migrate the database, export the OpenAPI contract, purge expired
+idempotency keys."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     openapi = commands.add_parser("openapi", help="print or write the OpenAPI contract as YAML")
     openapi.add_argument("--output", type=Path, help="write here instead of standard output")
 
+    commands.add_parser(
+        "purge-idempotency-keys",
+        help="delete the Idempotency-Key answers older than IDEMPOTENCY_TTL_SECONDS (run it from cron)",
+    )
+
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -36,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             _migrate(settings, args.revision)
         elif args.command == "openapi":
             _openapi(args.output)
+        elif args.command == "purge-idempotency-keys":
+            purged = asyncio.run(purge_idempotency_keys(settings))
+            print(f"purged {purged} expired idempotency keys", file=sys.stderr)
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
@@ -84,5 +93,20 @@ def _openapi(output: Path | None) -> None:
         print(f"wrote {output}", file=sys.stderr)
 
 
+async def purge_idempotency_keys(settings: Settings) -> int:
+    from case_service.adapters.database import Database
+    from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
+    from case_service.service.cases import utc_now
+    from case_service.service.idempotency import IdempotencyKeyPurge
+
+    database = Database(settings)
+    try:
+        purge = IdempotencyKeyPurge(SqlAlchemyUnitOfWorkFactory(database, settings.service_name), utc_now)
+        return await purge.purge_expired()
+    finally:
+        await database.dispose()
+
+
 if __name__ == "__main__":
     main()
+

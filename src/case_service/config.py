@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=50, ge=1)
     max_page_size: int = Field(default=100, ge=1, le=1000)
 
+    idempotency_ttl_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
+        description="How long an Idempotency-Key's answer is replayed; later the key may be reused.",
+    )
+
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     log_format: Literal["json", "text"] | None = Field(

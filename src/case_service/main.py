@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from case_service.adapters.database import Database
 from case_service.adapters.migrations import upgrade_to_head
 from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from case_service.api.errors import install_error_handlers
+from case_service.api.idempotency import install_replay_handler
 from case_service.api.middleware import CorrelationIdMiddleware
 from case_service.api.routes import cases, context, health, history, messages, metrics, tags, users
 from case_service.api.telemetry import RequestTelemetryMiddleware
@@ -51,7 +53,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             app.state.database = database
             app.state.metrics.database_pool.watch(lambda: database.engine.pool)
             app.state.case_service = CaseService(
-                SqlAlchemyUnitOfWorkFactory(database, settings.service_name), clock=clock
+                SqlAlchemyUnitOfWorkFactory(database, settings.service_name),
+                clock=clock,
+                idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
             )
             for worker in background_workers(settings, database, app.state.metrics):
                 await worker.start()
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
+    install_replay_handler(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

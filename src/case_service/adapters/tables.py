@@ -186,3 +186,20 @@ Index(
     sqlite_where=event_outbox.c.published_at.is_(None),
 )
 Index("ix_event_outbox_published_at", event_outbox.c.published_at)
+
+# One row per (user, Idempotency-Key): the request's fingerprint and the answer it got. The row is
+# claimed at the start of the write's transaction and filled in before its commit, so a committed
+# row always holds the answer of the change that committed with it.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("response_headers", Json, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+Index("ix_idempotency_keys_expires_at", idempotency_keys.c.expires_at)

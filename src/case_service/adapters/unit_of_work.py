@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from case_service.adapters.database import Database
 from case_service.adapters.history import write_history
+from case_service.adapters.idempotency import SqlIdempotencyStore
 from case_service.adapters.outbox import write_events
 from case_service.adapters.repository import CaseRepository
 from case_service.service.context import RequestContext
@@ -31,6 +32,7 @@ class SqlAlchemyUnitOfWork:
             self._database.connection(write=self._write, snapshot=self._snapshot)
         )
         self.cases = CaseRepository(self._conn)
+        self.idempotency = SqlIdempotencyStore(self._conn)
         return self
 
     async def __aexit__(

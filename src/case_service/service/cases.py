@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from case_service.domain.case import Case, CaseStatus, allowed_targets, generated_title, is_case_id, new_case_id
@@ -22,6 +22,7 @@ from case_service.domain.queries import (
 )
 from case_service.domain.merge_patch import case_changes_from_merge_patch
 from case_service.service.context import RequestContext
+from case_service.service.idempotency import DEFAULT_TTL, IdempotentCall, claim_key, remember_answer
 from case_service.service.preconditions import ANY_VERSION, VersionPrecondition
 from case_service.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -44,13 +45,20 @@ class NewCase:
 
 
 class CaseService:
-    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, clock: Clock = utc_now, idempotency_ttl: timedelta = DEFAULT_TTL
+    ) -> None:
         self._uow = uow_factory
         self._now = clock
+        self._idempotency_ttl = idempotency_ttl
 
-    async def create_case(self, ctx: RequestContext, new: NewCase) -> Case:
+    async def create_case(
+        self, ctx: RequestContext, new: NewCase, idempotency: IdempotentCall[Case] | None = None
+    ) -> Case:
+        """With `idempotency`, a repeat of an answered request raises IdempotentReplay instead."""
         now = self._now()
         async with self._uow(ctx, write=True) as uow:
+            await claim_key(uow, ctx, idempotency, now, self._idempotency_ttl)
             # Every creation takes a number, titled or not, so N counts the day's cases.
             number = await uow.cases.next_title_number(ctx.actor.user_id, now.date().isoformat())
             case = Case.open(
@@ -66,6 +74,7 @@ class CaseService:
                 session_id=new.session_id,
             )
             await uow.cases.add(case)
+            await remember_answer(uow, ctx, idempotency, case)
             await uow.commit()
         return case
 
@@ -135,18 +144,23 @@ class CaseService:
         content: str,
         metadata: Mapping[str, Any],
         precondition: VersionPrecondition = ANY_VERSION,
+        idempotency: IdempotentCall[Message] | None = None,
     ) -> Message:
         """Append a message. The case row lock makes concurrent appends queue, so sequences are
         distinct and gap-free (SQLite writers are serialized anyway)."""
+        now = self._now()
         async with self._uow(ctx, write=True) as uow:
+            # The key first: a replay must not meet the If-Match its own first run made stale.
+            await claim_key(uow, ctx, idempotency, now, self._idempotency_ttl)
             case = await _load(uow, ctx, case_id, for_update=True)
             precondition.check(case)
             read_version = case.version
             message = case.add_message(
-                message_id=new_message_id(), role=role, content=content, metadata=dict(metadata), now=self._now()
+                message_id=new_message_id(), role=role, content=content, metadata=dict(metadata), now=now
             )
             await uow.cases.save(case, expected_version=read_version)
             await uow.cases.add_message(message)
+            await remember_answer(uow, ctx, idempotency, message)
             await uow.commit()
         return message
 
@@ -185,12 +199,15 @@ class CaseService:
         status: str,
         reason: str | None,
         precondition: VersionPrecondition = ANY_VERSION,
+        idempotency: IdempotentCall[Case] | None = None,
     ) -> Case:
+        now = self._now()
         async with self._uow(ctx, write=True) as uow:
+            await claim_key(uow, ctx, idempotency, now, self._idempotency_ttl)
             case = await _load(uow, ctx, case_id, for_update=True)
             precondition.check(case)
             read_version = case.version
-            transition = case.change_status(status, reason, self._now())
+            transition = case.change_status(status, reason, now)
             await uow.cases.save(case, expected_version=read_version)
             await uow.cases.add_transition(
                 transition,
@@ -198,6 +215,7 @@ class CaseService:
                 actor_email=ctx.actor.email,
                 correlation_id=ctx.correlation_id,
             )
+            await remember_answer(uow, ctx, idempotency, case)
             await uow.commit()
         return case
 

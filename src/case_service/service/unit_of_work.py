@@ -7,10 +7,12 @@ from typing import Protocol
 
 from case_service.adapters.repository import CaseRepository
 from case_service.service.context import RequestContext
+from case_service.service.idempotency import IdempotencyStore
 
 
 class UnitOfWork(Protocol):
     cases: CaseRepository
+    idempotency: IdempotencyStore
 
     async def __aenter__(self) -> UnitOfWork: ...
 

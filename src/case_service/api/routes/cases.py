@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from case_service.api.conditional import ETAG_HEADER_DOC, IfMatchDep, IfNoneMatchHeader, none_match, set_case_etag
 from case_service.api.deps import CaseServiceDep, ContextDep, PageDep
+from case_service.api.idempotency import IDEMPOTENCY_HEADERS_DOC, IdempotencyKeyDep, idempotent, json_answer, send
 from case_service.api.merge_patch import MERGE_PATCH_REQUEST_BODY, read_merge_patch
 from case_service.api.schemas import CaseCreate, CaseList, CaseRead, CaseUpdate, ErrorBody, StatusChange
 from case_service.domain.case import (
     TRANSITIONS,
+    Case,
     CaseStatus,
     Category,
     Severity,
@@ -22,6 +24,7 @@ from case_service.domain.case import (
 from case_service.domain.errors import InvalidInput
 from case_service.domain.queries import CasePage, CaseQuery
 from case_service.service.cases import NewCase
+from case_service.service.idempotency import StoredResponse
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -36,6 +39,12 @@ _ERROR_TEXT = {
     415: "The body's Content-Type is not the one this operation takes.",
     422: "A field or parameter is invalid; `details.errors` names each one.",
 }
+
+
+IDEMPOTENT_422 = (
+    "A field or parameter is invalid (`details.errors` names each one), or the `Idempotency-Key` was "
+    "already used for a different request (`idempotency_key_reused`)."
+)
 
 
 def case_answer(description: str = "The case.") -> dict[int | str, dict[str, Any]]:
@@ -65,7 +74,10 @@ CaseIdPath = Annotated[str, Path(description="`case_` followed by 12 lowercase h
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=CaseRead,
-    responses={201: {"description": "The created case.", "headers": ETAG_HEADER_DOC}, **errors(400, 401, 422)},
+    responses={
+        201: {"description": "The created case.", "headers": {**ETAG_HEADER_DOC, **IDEMPOTENCY_HEADERS_DOC}},
+        **errors(400, 401, 422, e422=IDEMPOTENT_422),
+    },
     summary="Create a case",
     description=(
         "Creates a case owned by the caller, in status `active`. Without a title the case is named "
@@ -73,7 +85,10 @@ CaseIdPath = Annotated[str, Path(description="`case_` followed by 12 lowercase h
         "already created that day (titled or not). Numbers are never reused for a user and day."
     ),
 )
-async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep, response: Response) -> CaseRead:
+async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep, key: IdempotencyKeyDep) -> Response:
+    def respond(case: Case) -> StoredResponse:
+        return json_answer(201, CaseRead.from_domain(case), version=case.version)
+
     case = await service.create_case(
         ctx,
         NewCase(
@@ -85,9 +100,9 @@ async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep
             tags=tuple(body.tags),
             session_id=body.session_id,
         ),
+        idempotent(key, respond),
     )
-    set_case_etag(response, case.version)
-    return CaseRead.from_domain(case)
+    return send(respond(case))
 
 
 def case_list_query(
@@ -256,7 +271,10 @@ async def delete_case(
 @router.post(
     "/{case_id}/status",
     response_model=CaseRead,
-    responses={**case_answer(), **errors(400, 401, 404, 409, 412, 422)},
+    responses={
+        200: {"description": "The case.", "headers": {**ETAG_HEADER_DOC, **IDEMPOTENCY_HEADERS_DOC}},
+        **errors(400, 401, 404, 409, 412, 422, e422=IDEMPOTENT_422),
+    },
     summary="Change a case's status",
     description=(
         "Moves the case through its status machine. Entering `resolved` sets `resolved_at`; moving "
@@ -270,11 +288,15 @@ async def change_status(
     ctx: ContextDep,
     service: CaseServiceDep,
     precondition: IfMatchDep,
-    response: Response,
-) -> CaseRead:
-    case = await service.change_status(ctx, case_id, body.status.value, body.reason, precondition)
-    set_case_etag(response, case.version)
-    return CaseRead.from_domain(case)
+    key: IdempotencyKeyDep,
+) -> Response:
+    def respond(case: Case) -> StoredResponse:
+        return json_answer(200, CaseRead.from_domain(case), version=case.version)
+
+    case = await service.change_status(
+        ctx, case_id, body.status.value, body.reason, precondition, idempotent(key, respond)
+    )
+    return send(respond(case))
 
 
 def _parameter(normalize: Callable[[str], str | None], value: str, name: str, location: str) -> str:

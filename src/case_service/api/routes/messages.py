@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from case_service.api.conditional import IfMatchDep
 from case_service.api.deps import CaseServiceDep, ContextDep, PageDep
-from case_service.api.routes.cases import CaseIdPath, errors
+from case_service.api.idempotency import IDEMPOTENCY_HEADERS_DOC, IdempotencyKeyDep, idempotent, json_answer, send
+from case_service.api.routes.cases import IDEMPOTENT_422, CaseIdPath, errors
 from case_service.api.schemas import MessageCreate, MessageList, MessageRead
+from case_service.domain.messages import Message
+from case_service.service.idempotency import StoredResponse
 
 router = APIRouter(prefix="/api/v1/cases", tags=["messages"])
 
@@ -18,7 +21,10 @@ router = APIRouter(prefix="/api/v1/cases", tags=["messages"])
     "/{case_id}/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=MessageRead,
-    responses=errors(400, 401, 404, 412, 422),
+    responses={
+        201: {"description": "The message.", "headers": IDEMPOTENCY_HEADERS_DOC},
+        **errors(400, 401, 404, 412, 422, e422=IDEMPOTENT_422),
+    },
     summary="Add a message to a case's conversation",
     description=(
         "Appends the message at the next `sequence` (1, 2, 3, ... per case: concurrent appends get "
@@ -30,12 +36,26 @@ router = APIRouter(prefix="/api/v1/cases", tags=["messages"])
     ),
 )
 async def add_message(
-    case_id: CaseIdPath, body: MessageCreate, ctx: ContextDep, service: CaseServiceDep, precondition: IfMatchDep
-) -> MessageRead:
+    case_id: CaseIdPath,
+    body: MessageCreate,
+    ctx: ContextDep,
+    service: CaseServiceDep,
+    precondition: IfMatchDep,
+    key: IdempotencyKeyDep,
+) -> Response:
+    def respond(message: Message) -> StoredResponse:
+        return json_answer(201, MessageRead.from_domain(message))
+
     message = await service.add_message(
-        ctx, case_id, role=body.role.value, content=body.content, metadata=body.metadata, precondition=precondition
+        ctx,
+        case_id,
+        role=body.role.value,
+        content=body.content,
+        metadata=body.metadata,
+        precondition=precondition,
+        idempotency=idempotent(key, respond),
     )
-    return MessageRead.from_domain(message)
+    return send(respond(message))
 
 
 @router.get(
