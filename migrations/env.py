@@ -10,7 +10,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from case_service.adapters.tables import metadata
+from case_service.adapters.tables import described_here, metadata
 from case_service.config import load_settings
 
 config = context.config
@@ -33,6 +33,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=described_here,
     )
 
 

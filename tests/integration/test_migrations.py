@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from case_service.adapters.migrations import alembic_config
-from case_service.adapters.tables import metadata
+from case_service.adapters.tables import described_here, metadata
 from tests.conftest import make_settings
 
 
@@ -30,7 +30,7 @@ async def _inspect(url: str) -> tuple[set[str], list[object]]:
     engine = create_async_engine(url)
 
     def read(conn: Connection) -> tuple[set[str], list[object]]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": described_here})
         return set(inspect(conn).get_table_names()), compare_metadata(context, metadata)
 
     try:
@@ -40,6 +40,8 @@ async def _inspect(url: str) -> tuple[set[str], list[object]]:
         await engine.dispose()
 
 
+# SQLite's reflection cannot read the expression indexes of 0006; they are left out of the comparison.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 async def test_upgrade_builds_the_described_schema_and_downgrade_removes_it(fresh_url: str) -> None:
     import asyncio
 

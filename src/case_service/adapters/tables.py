@@ -203,3 +203,32 @@ idempotency_keys = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 Index("ix_idempotency_keys_expires_at", idempotency_keys.c.expires_at)
+
+# Search and sort objects created by migration 0006 with raw DDL, per database: full-text columns,
+# FTS5 tables (and the shadow tables SQLite makes for them), expression indexes. SQLAlchemy cannot
+# describe them for both databases, so the comparison of migrations with this module skips them.
+RAW_DDL_COLUMNS = frozenset({"search_vector"})
+RAW_DDL_INDEXES = frozenset(
+    {
+        "ix_cases_search_vector",
+        "ix_case_messages_search_vector",
+        "ix_cases_user_title",
+        "ix_cases_user_updated",
+        "ix_cases_user_severity",
+        "ix_cases_user_status_rank",
+    }
+)
+RAW_DDL_TABLE_PREFIXES = ("cases_fts", "case_messages_fts")
+
+
+def described_here(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
+    """Alembic's `include_name` hook: False for the raw-DDL search objects above."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(RAW_DDL_TABLE_PREFIXES)
+    if type_ == "column":
+        return name not in RAW_DDL_COLUMNS
+    if type_ == "index":
+        return name not in RAW_DDL_INDEXES
+    return True
