@@ -133,3 +133,16 @@ class DatabaseUnavailable(ServiceUnavailable):
 
     def __init__(self, reason: str) -> None:
         super().__init__("The database is unavailable; retry shortly", reason=reason)
+
+
+class InvalidCursor(BadRequest):
+    """A list cursor that was not issued by this service, was altered, or belongs to another
+    selection (other filters, search or sort than the request it is sent with)."""
+
+    code = "invalid_cursor"
+
+
+class OffsetTooDeep(BadRequest):
+    """An `offset` past the cap: deep pages are read with the cursor, which costs the same at any depth."""
+
+    code = "offset_too_deep"
