@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SQLITE_DRIVER = "sqlite+aiosqlite"
@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8003, ge=1, le=65535)
 
     database_url: str = f"{SQLITE_DRIVER}:///./fm_cases.db"
+    database_read_url: str | None = Field(
+        default=None,
+        description="A read replica of DATABASE_URL. When set, list, search, stats and batch reads go there.",
+    )
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_connect_timeout: float = Field(default=5.0, gt=0, le=60)
     database_command_timeout: float = Field(
@@ -42,6 +46,11 @@ class Settings(BaseSettings):
 
     default_page_size: int = Field(default=50, ge=1)
     max_page_size: int = Field(default=100, ge=1, le=1000)
+    cursor_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs list cursors. Unset: a random key per process (cursors then do not survive a "
+        "restart or move between replicas).",
+    )
 
     idempotency_ttl_seconds: int = Field(
         default=86_400,
@@ -82,9 +91,16 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_read_url", mode="before")
     @classmethod
-    def _async_driver(cls, value: str) -> str:
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url", "database_read_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         for alias in _POSTGRES_ALIASES:
             if value.startswith(alias):
                 return POSTGRES_DRIVER + "://" + value[len(alias) :]

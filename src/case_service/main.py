@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -13,17 +14,20 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from case_service import __version__
+from case_service.adapters.case_queries import reader_factory
 from case_service.adapters.database import Database
 from case_service.adapters.migrations import upgrade_to_head
 from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from case_service.api.cursor import CursorCodec
 from case_service.api.errors import install_error_handlers
 from case_service.api.idempotency import install_replay_handler
 from case_service.api.middleware import CorrelationIdMiddleware
-from case_service.api.routes import cases, context, health, history, messages, metrics, tags, users
+from case_service.api.routes import cases, context, health, history, listing, messages, metrics, tags, users
 from case_service.api.telemetry import RequestTelemetryMiddleware
 from case_service.config import Settings, load_settings
 from case_service.observability.logging import configure_logging
 from case_service.observability.metrics import Metrics
+from case_service.service.case_queries import CaseQueryService
 from case_service.service.cases import CaseService, Clock, utc_now
 from case_service.workers import BackgroundWorker, background_workers
 
@@ -47,16 +51,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings)
         started: list[BackgroundWorker] = []
+        # List, search, stats and batch reads go to the replica when there is one.
+        read_database = Database(settings, settings.database_read_url) if settings.database_read_url else database
         try:
             if settings.auto_migrate:
                 await upgrade_to_head(database)
             app.state.database = database
             app.state.metrics.database_pool.watch(lambda: database.engine.pool)
+            app.state.read_database = read_database
             app.state.case_service = CaseService(
                 SqlAlchemyUnitOfWorkFactory(database, settings.service_name),
                 clock=clock,
                 idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
             )
+            app.state.case_queries = CaseQueryService(reader_factory(read_database), clock=clock)
             for worker in background_workers(settings, database, app.state.metrics):
                 await worker.start()
                 started.append(worker)
@@ -68,6 +76,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             for worker in reversed(started):
                 await worker.stop(settings.shutdown_timeout)
             app.state.metrics.database_pool.watch(None)
+            if read_database is not database:
+                await read_database.dispose()
             await database.dispose()
 
     app = FastAPI(
@@ -78,6 +88,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.cursors = CursorCodec(
+        settings.cursor_secret.get_secret_value().encode() if settings.cursor_secret else secrets.token_bytes(32)
+    )
     install_error_handlers(app)
     install_replay_handler(app)
     app.add_middleware(
@@ -94,8 +107,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.add_middleware(RequestTelemetryMiddleware, metrics=app.state.metrics, access_log=settings.access_log)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    # tags first: its `GET /api/v1/cases/tags` must win over the cases router's `/{case_id}`.
+    # tags and listing first: `GET /api/v1/cases/tags` and `/stats` must win over `/{case_id}`.
     app.include_router(tags.router)
+    app.include_router(listing.router)
     app.include_router(cases.router)
     app.include_router(messages.router)
     app.include_router(history.router)

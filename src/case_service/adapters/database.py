@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from case_service.config import Settings
+from case_service.config import SQLITE_DRIVER, Settings
 from case_service.domain.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
@@ -31,10 +31,12 @@ class Database:
     on an asyncio lock instead of spinning on `database is locked`. Reads run concurrently (WAL).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, url: str | None = None) -> None:
+        """`url`: another database than DATABASE_URL, with the same pool settings (a read replica)."""
         self.settings = settings
-        self.is_sqlite = settings.is_sqlite
-        self.engine: AsyncEngine = _create_engine(settings)
+        self.url = url or settings.database_url
+        self.is_sqlite = self.url.startswith(SQLITE_DRIVER)
+        self.engine: AsyncEngine = _create_engine(settings, self.url)
         self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
 
     @property
@@ -84,9 +86,9 @@ def _unavailable(exc: BaseException) -> DatabaseUnavailable:
     return DatabaseUnavailable(reason)
 
 
-def _create_engine(settings: Settings) -> AsyncEngine:
+def _create_engine(settings: Settings, url: str) -> AsyncEngine:
     kwargs: dict[str, Any] = {}
-    if settings.is_sqlite:
+    if url.startswith(SQLITE_DRIVER):
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs.update(
@@ -101,8 +103,8 @@ def _create_engine(settings: Settings) -> AsyncEngine:
                 "command_timeout": settings.database_command_timeout,
             },
         )
-    engine = create_async_engine(settings.database_url, **kwargs)
-    if settings.is_sqlite:
+    engine = create_async_engine(url, **kwargs)
+    if url.startswith(SQLITE_DRIVER):
         _configure_sqlite(engine)
     return engine
 

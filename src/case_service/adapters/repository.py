@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,8 +23,6 @@ from case_service.domain.case import Case, CaseStatus, Category, Severity, Statu
 from case_service.domain.errors import ConcurrentModification
 from case_service.domain.messages import Message, MessageRole
 from case_service.domain.queries import (
-    CasePage,
-    CaseQuery,
     ContextBounds,
     HistoryEntry,
     HistoryPage,
@@ -60,9 +58,9 @@ class CaseRepository:
         row = (await self._conn.execute(stmt)).one_or_none()
         if row is None:
             return None
-        tags = (await self._tags_of([case_id]))[case_id]
+        tags = (await tags_of(self._conn, [case_id]))[case_id]
         self._loaded_tags[case_id] = list(tags)
-        return _to_case(row, tags)
+        return case_from_row(row, tags)
 
     async def save(self, case: Case, expected_version: int) -> None:
         """Write the case back; fail if anyone changed it since it was read at `expected_version`."""
@@ -223,51 +221,24 @@ class CaseRepository:
         )
         return int((await self._conn.execute(stmt)).scalar_one())
 
-    async def list(self, query: CaseQuery) -> CasePage:
-        stmt = _filtered(query)
-        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
-        rows = (
-            await self._conn.execute(
-                stmt.order_by(cases.c.created_at.desc(), cases.c.seq.desc()).limit(query.limit).offset(query.offset)
-            )
-        ).all()
-        tags = await self._tags_of([row.case_id for row in rows])
-        return CasePage(cases=[_to_case(row, tags[row.case_id]) for row in rows], total=int(total))
-
-    async def _tags_of(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = defaultdict(list)
-        if case_ids:
-            rows = await self._conn.execute(
-                select(case_tags.c.case_id, case_tags.c.tag)
-                .where(case_tags.c.case_id.in_(case_ids))
-                .order_by(case_tags.c.case_id, case_tags.c.tag)
-            )
-            for case_id, tag in rows:
-                found[case_id].append(tag)
-        return found
-
     async def _insert_tags(self, case: Case, tags: Iterable[str]) -> None:
         values = [{"case_id": case.case_id, "tag": tag, "user_id": case.user_id} for tag in tags]
         if values:
             await self._conn.execute(insert(case_tags), values)
 
 
-def _filtered(query: CaseQuery) -> Select[Any]:
-    stmt = select(cases).where(cases.c.user_id == query.user_id)
-    for column, values in (
-        (cases.c.status, query.statuses),
-        (cases.c.severity, query.severities),
-        (cases.c.category, query.categories),
-        (cases.c.session_id, query.session_ids),
-    ):
-        if values:
-            stmt = stmt.where(column.in_(values))
-    if query.tags:
-        tagged = select(case_tags.c.case_id).where(
-            case_tags.c.user_id == query.user_id, case_tags.c.tag.in_(query.tags)
+async def tags_of(conn: AsyncConnection, case_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Each case's tags, sorted; a case without tags maps to an empty list."""
+    found: dict[str, list[str]] = defaultdict(list)
+    if case_ids:
+        rows = await conn.execute(
+            select(case_tags.c.case_id, case_tags.c.tag)
+            .where(case_tags.c.case_id.in_(case_ids))
+            .order_by(case_tags.c.case_id, case_tags.c.tag)
         )
-        stmt = stmt.where(cases.c.case_id.in_(tagged))
-    return stmt
+        for case_id, tag in rows:
+            found[case_id].append(tag)
+    return found
 
 
 def _case_columns(case: Case) -> dict[str, Any]:
@@ -289,7 +260,7 @@ def _case_columns(case: Case) -> dict[str, Any]:
     }
 
 
-def _to_case(row: Row[Any], tags: list[str]) -> Case:
+def case_from_row(row: Row[Any], tags: list[str]) -> Case:
     return Case(
         case_id=row.case_id,
         user_id=row.user_id,

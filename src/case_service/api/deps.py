@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Query, Request
 
 from case_service.config import Settings
 from case_service.domain.errors import BadRequest, Forbidden, InvalidInput, Unauthenticated
+from case_service.service.case_queries import CaseQueryService
 from case_service.service.cases import CaseService
 from case_service.service.context import Actor, RequestContext
 
@@ -28,6 +29,11 @@ def get_settings(request: Request) -> Settings:
 
 def get_case_service(request: Request) -> CaseService:
     service: CaseService = request.app.state.case_service
+    return service
+
+
+def get_case_queries(request: Request) -> CaseQueryService:
+    service: CaseQueryService = request.app.state.case_queries
     return service
 
 
@@ -116,6 +122,7 @@ def get_page(
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CaseServiceDep = Annotated[CaseService, Depends(get_case_service)]
+CaseQueriesDep = Annotated[CaseQueryService, Depends(get_case_queries)]
 ContextDep = Annotated[RequestContext, Depends(get_request_context)]
 OperatorContextDep = Annotated[RequestContext, Depends(get_operator_context)]
 PageDep = Annotated[Page, Depends(get_page)]

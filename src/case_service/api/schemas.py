@@ -166,13 +166,32 @@ class CaseRead(BaseModel):
 
 class CaseList(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"cases": [_EXAMPLE_CASE], "total": 1, "limit": 50, "offset": 0}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "cases": [_EXAMPLE_CASE],
+                    "total": None,
+                    "total_included": False,
+                    "limit": 50,
+                    "offset": 0,
+                    "next_cursor": "eyJzIjoiOWYyYyIsImsiOlsiMjAyNi0xMS0xNVQxMDozMDowMCswMDowMCIsNDJdfQ.kq3N0s1c9Qe2",
+                }
+            ]
+        }
     )
 
-    cases: list[CaseRead]
-    total: int = Field(description="How many of the caller's cases match the filters, over all pages.")
+    cases: list[CaseRead] = Field(description="With `fields=`, each case holds only those fields (and `case_id`).")
+    total: int | None = Field(
+        description="How many cases match, over all pages: only with `include_total=true`, else null "
+        "(counting every match is not free at scale)."
+    )
+    total_included: bool = Field(description="Whether `total` was counted (`include_total=true`).")
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page (also in the `Link` header, `rel=\"next\"`); null on the "
+        "last page. Opaque and signed; valid only with the same filters, search and sort."
+    )
 
 
 class TagsAdd(BaseModel):

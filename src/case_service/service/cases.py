@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from case_service.domain.case import Case, CaseStatus, allowed_targets, generated_title, is_case_id, new_case_id
-from case_service.domain.errors import CaseNotFound, UserNotFound
+from case_service.domain.errors import CaseNotFound
 from case_service.domain.events import FieldChange
 from case_service.domain.messages import Message, new_message_id
 from case_service.domain.queries import (
     CaseContext,
-    CasePage,
-    CaseQuery,
     ContextBounds,
     HistoryPage,
     MessagePage,
@@ -228,17 +226,6 @@ class CaseService:
             case.delete(self._now())
             await uow.cases.remove(case)
             await uow.commit()
-
-    async def list_cases(self, ctx: RequestContext, query: CaseQuery) -> CasePage:
-        async with self._uow(ctx, write=False) as uow:
-            return await uow.cases.list(query)
-
-    async def list_user_cases(self, ctx: RequestContext, user_id: str, query: CaseQuery) -> CasePage:
-        """Another user's list: only for that user or an admin. Anyone else learns nothing, not
-        even whether the user exists (404, as for a case that is not theirs)."""
-        if user_id != ctx.actor.user_id and not ctx.actor.is_admin:
-            raise UserNotFound(user_id)
-        return await self.list_cases(ctx, replace(query, user_id=user_id))
 
 
 async def _load(uow: UnitOfWork, ctx: RequestContext, case_id: str, *, for_update: bool = False) -> Case:

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from case_service.api.conditional import ETAG_HEADER_DOC, IfMatchDep, IfNoneMatchHeader, none_match, set_case_etag
-from case_service.api.deps import CaseServiceDep, ContextDep, PageDep
+from case_service.api.deps import CaseServiceDep, ContextDep
 from case_service.api.idempotency import IDEMPOTENCY_HEADERS_DOC, IdempotencyKeyDep, idempotent, json_answer, send
 from case_service.api.merge_patch import MERGE_PATCH_REQUEST_BODY, read_merge_patch
-from case_service.api.schemas import CaseCreate, CaseList, CaseRead, CaseUpdate, ErrorBody, StatusChange
-from case_service.domain.case import (
-    TRANSITIONS,
-    Case,
-    CaseStatus,
-    Category,
-    Severity,
-    normalize_session_id,
-    normalize_tag,
-)
-from case_service.domain.errors import InvalidInput
-from case_service.domain.queries import CasePage, CaseQuery
+from case_service.api.schemas import CaseCreate, CaseRead, CaseUpdate, ErrorBody, StatusChange
+from case_service.domain.case import TRANSITIONS, Case
 from case_service.service.cases import NewCase
 from case_service.service.idempotency import StoredResponse
 
@@ -103,65 +92,6 @@ async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep
         idempotent(key, respond),
     )
     return send(respond(case))
-
-
-def case_list_query(
-    ctx: ContextDep,
-    page: PageDep,
-    status_: Annotated[list[CaseStatus] | None, Query(alias="status")] = None,
-    severity: Annotated[list[Severity] | None, Query()] = None,
-    category: Annotated[list[Category] | None, Query()] = None,
-    tag: Annotated[list[str] | None, Query(description="Matched after normalization (trimmed, lower-cased).")] = None,
-    session_id: Annotated[list[str] | None, Query()] = None,
-) -> CaseQuery:
-    """The list parameters, shared by `GET /api/v1/cases` and `GET /api/v1/users/{user_id}/cases`
-    (a parameter added here is accepted by both). The query is for the caller's own cases."""
-    return CaseQuery(
-        user_id=ctx.actor.user_id,
-        statuses=tuple(s.value for s in status_ or ()),
-        severities=tuple(s.value for s in severity or ()),
-        categories=tuple(c.value for c in category or ()),
-        tags=tuple(_parameter(normalize_tag, value, "tag", "query") for value in tag or ()),
-        session_ids=tuple(_parameter(normalize_session_id, value, "session_id", "query") for value in session_id or ()),
-        limit=page.limit,
-        offset=page.offset,
-    )
-
-
-CaseQueryDep = Annotated[CaseQuery, Depends(case_list_query)]
-
-LIST_DESCRIPTION = (
-    "Newest first (cases created in the same instant: the later-created first). Repeat a filter "
-    "parameter to match any of several values (`?status=active&status=investigating`); "
-    "different filters combine with AND."
-)
-
-
-@router.get(
-    "",
-    response_model=CaseList,
-    responses=errors(400, 401, 422),
-    summary="List the caller's cases",
-    description=LIST_DESCRIPTION,
-)
-async def list_cases(ctx: ContextDep, service: CaseServiceDep, query: CaseQueryDep) -> CaseList:
-    return case_list_body(await service.list_cases(ctx, query), query)
-
-
-@router.get(
-    "/session/{session_id}",
-    response_model=CaseList,
-    responses=errors(400, 401, 422),
-    summary="List the caller's cases linked to a session",
-)
-async def list_session_cases(session_id: str, ctx: ContextDep, service: CaseServiceDep, page: PageDep) -> CaseList:
-    query = CaseQuery(
-        user_id=ctx.actor.user_id,
-        session_ids=(_parameter(normalize_session_id, session_id, "session_id", "path"),),
-        limit=page.limit,
-        offset=page.offset,
-    )
-    return case_list_body(await service.list_cases(ctx, query), query)
 
 
 @router.get(
@@ -297,22 +227,3 @@ async def change_status(
         ctx, case_id, body.status.value, body.reason, precondition, idempotent(key, respond)
     )
     return send(respond(case))
-
-
-def _parameter(normalize: Callable[[str], str | None], value: str, name: str, location: str) -> str:
-    """Normalize a query or path value with the domain's rule, reporting errors where they came from."""
-    try:
-        normalized = normalize(value)
-    except InvalidInput as error:
-        raise InvalidInput(name, error.details["errors"][0]["message"], location=location) from None
-    assert normalized is not None
-    return normalized
-
-
-def case_list_body(found: CasePage, query: CaseQuery) -> CaseList:
-    return CaseList(
-        cases=[CaseRead.from_domain(case) for case in found.cases],
-        total=found.total,
-        limit=query.limit,
-        offset=query.offset,
-    )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
 
-from case_service.api.deps import USER_ID_MAX_LENGTH, USER_ID_PATTERN, CaseServiceDep, ContextDep
-from case_service.api.routes.cases import LIST_DESCRIPTION, CaseQueryDep, case_list_body, errors
+from case_service.api.deps import USER_ID_MAX_LENGTH, USER_ID_PATTERN, CaseQueriesDep, ContextDep
+from case_service.api.listing import CaseListingDep, list_response
+from case_service.api.routes.cases import errors
+from case_service.api.routes.listing import LIST_DESCRIPTION
 from case_service.api.schemas import CaseList
 
 router = APIRouter(prefix="/api/v1/users", tags=["cases"])
@@ -35,6 +38,7 @@ UserIdPath = Annotated[
     ),
 )
 async def list_user_cases(
-    user_id: UserIdPath, ctx: ContextDep, service: CaseServiceDep, query: CaseQueryDep
-) -> CaseList:
-    return case_list_body(await service.list_user_cases(ctx, user_id, query), query)
+    user_id: UserIdPath, request: Request, ctx: ContextDep, service: CaseQueriesDep, listing: CaseListingDep
+) -> JSONResponse:
+    query = listing.for_user(user_id)
+    return list_response(request, listing, query, await service.list_user_cases(ctx, user_id, query))

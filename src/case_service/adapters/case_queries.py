@@ -1,0 +1,363 @@
+"""The read side of cases: filtered, searched, keyset-paged lists, dashboard counts, batch reads.
+
+Search runs on each database's own full-text index, kept up to date by the database (migration
+0006): PostgreSQL's `cases.search_vector` (title weight A, tags B, description C) and
+`case_messages.search_vector`; SQLite's FTS5 tables `cases_fts` and `case_messages_fts`. The
+parsed query (domain/search.py) is rendered here into each one's syntax, every word quoted, and
+passed as a bound parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    extract,
+    bindparam,
+    case,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement
+
+from case_service.adapters.database import Database
+from case_service.adapters.repository import case_from_row, tags_of
+from case_service.adapters.tables import case_messages, case_tags, cases
+from case_service.domain.case import Case
+from case_service.domain.queries import (
+    RELEVANCE_WEIGHTS,
+    SEVERITY_RANK,
+    STATUS_RANK,
+    CasePage,
+    CaseQuery,
+    CaseStats,
+    SortField,
+    TagCount,
+)
+from case_service.domain.search import SearchQuery, SearchTerm
+
+# The weight letters of the PostgreSQL vector, per field (see migration 0006).
+_PG_WEIGHT = {"title": "A", "tags": "B", "description": "C"}
+_OPEN_STATUSES = ("active", "investigating")
+
+
+def _rank_expression(column: str, ranks: dict[Any, int]) -> ColumnElement[int]:
+    """`CASE cases.x WHEN 'a' THEN 0 ... END`, written out literally so PostgreSQL matches it to
+    the expression indexes of migration 0006 (bound parameters would not match)."""
+    whens = " ".join(f"WHEN '{value.value}' THEN {rank}" for value, rank in ranks.items())
+    return literal_column(f"CASE cases.{column} {whens} END", Integer)
+
+
+SEVERITY_KEY = _rank_expression("severity", SEVERITY_RANK)
+STATUS_KEY = _rank_expression("status", STATUS_RANK)
+
+
+def reader_factory(database: Database) -> Callable[[], AbstractAsyncContextManager[CaseQueries]]:
+    """Readers on `database`, each on its own read-only snapshot."""
+
+    @asynccontextmanager
+    async def open_reader() -> AsyncIterator[CaseQueries]:
+        async with database.connection(write=False, snapshot=True) as conn:
+            yield CaseQueries(conn)
+
+    return open_reader
+
+
+class CaseQueries:
+    """Read-only queries on one connection."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._search = _PostgresSearch() if conn.dialect.name == "postgresql" else _SqliteSearch()
+
+    async def list(self, query: CaseQuery) -> CasePage:
+        sort_key = self._sort_key(query)
+        stmt = select(cases, sort_key.label("sort_key")).where(*self._conditions(query))
+        if query.after is not None:
+            position = tuple_(sort_key, cases.c.seq)
+            bound = tuple_(bindparam("after_key", query.after[0], type_=sort_key.type), bindparam("after_seq", query.after[1]))
+            stmt = stmt.where(position < bound if query.sort.descending else position > bound)
+        order = (sort_key, cases.c.seq)
+        stmt = stmt.order_by(*(column.desc() if query.sort.descending else column.asc() for column in order))
+        rows = (await self._conn.execute(stmt.limit(query.limit + 1).offset(query.offset))).all()
+        page, more = rows[: query.limit], len(rows) > query.limit
+        tags = await tags_of(self._conn, [row.case_id for row in page])
+        total = await self.count(query) if query.include_total else None
+        return CasePage(
+            cases=[case_from_row(row, tags[row.case_id]) for row in page],
+            total=total,
+            next_position=(page[-1].sort_key, page[-1].seq) if more else None,
+        )
+
+    async def count(self, query: CaseQuery) -> int:
+        stmt = select(func.count()).select_from(cases).where(*self._conditions(query))
+        return int((await self._conn.execute(stmt)).scalar_one())
+
+    async def get_many(self, user_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
+        """The user's cases among `case_ids`, by id; ids of other users' cases are simply absent."""
+        if not case_ids:
+            return {}
+        rows = (
+            await self._conn.execute(select(cases).where(cases.c.user_id == user_id, cases.c.case_id.in_(case_ids)))
+        ).all()
+        tags = await tags_of(self._conn, [row.case_id for row in rows])
+        return {row.case_id: case_from_row(row, tags[row.case_id]) for row in rows}
+
+    async def stats(self, query: CaseQuery, window_start: datetime) -> CaseStats:
+        """Counts over the selected cases, each computed by the database."""
+        selected = self._conditions(query)
+
+        resolved = cases.c.resolved_at.is_not(None)
+        groups = await self._conn.execute(
+            select(
+                cases.c.status,
+                cases.c.severity,
+                cases.c.category,
+                func.count().label("n"),
+                func.sum(case((resolved, 1), else_=0)).label("resolved"),
+            )
+            .where(*selected)
+            .group_by(cases.c.status, cases.c.severity, cases.c.category)
+        )
+        by_status: dict[str, int] = {}
+        by_severity: dict[str, int] = {}
+        by_category: dict[str, int] = {}
+        total = resolved_total = 0
+        for row in groups:
+            for counts, key in ((by_status, row.status), (by_severity, row.severity), (by_category, row.category)):
+                counts[key] = counts.get(key, 0) + row.n
+            total += row.n
+            resolved_total += int(row.resolved or 0)
+
+        tag_count = func.count().label("n")
+        top = await self._conn.execute(
+            select(case_tags.c.tag, tag_count)
+            .join(cases, cases.c.case_id == case_tags.c.case_id)
+            .where(*selected, case_tags.c.user_id == query.user_id)
+            .group_by(case_tags.c.tag)
+            .order_by(tag_count.desc(), case_tags.c.tag)
+            .limit(TOP_TAGS)
+        )
+        day = self._search.day_of(cases.c.created_at).label("day")
+        per_day = await self._conn.execute(
+            select(day, func.count().label("n"))
+            .where(*selected, cases.c.created_at >= window_start)
+            .group_by(day)
+            .order_by(day)
+        )
+        durations = select(self._search.seconds_between(cases.c.created_at, cases.c.resolved_at).label("seconds")).where(
+            *selected, resolved
+        )
+        count, mean, median = (await self._conn.execute(self._search.resolve_times(durations.subquery()))).one()
+        return CaseStats(
+            total=total,
+            by_status=by_status,
+            by_severity=by_severity,
+            by_category=by_category,
+            top_tags=[TagCount(tag=tag, count=int(n)) for tag, n in top],
+            open=sum(by_status.get(status, 0) for status in _OPEN_STATUSES),
+            resolved=resolved_total,
+            created_per_day=[(_as_date(row.day), int(row.n)) for row in per_day],
+            resolved_count=int(count),
+            mean_seconds_to_resolve=None if mean is None else round(float(mean), 3),
+            median_seconds_to_resolve=None if median is None else round(float(median), 3),
+        )
+
+    def _sort_key(self, query: CaseQuery) -> ColumnElement[Any]:
+        sort_field = query.sort.field
+        if sort_field is SortField.RELEVANCE:
+            assert query.search is not None, "relevance without a search"
+            return self._search.score(query.search)
+        if sort_field is SortField.TITLE:
+            return self._search.title_key()
+        return {
+            SortField.CREATED_AT: cases.c.created_at,
+            SortField.UPDATED_AT: cases.c.updated_at,
+            SortField.SEVERITY: SEVERITY_KEY,
+            SortField.STATUS: STATUS_KEY,
+        }[sort_field]
+
+    def _conditions(self, query: CaseQuery) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = [cases.c.user_id == query.user_id]
+        for column, values in (
+            (cases.c.status, query.statuses),
+            (cases.c.severity, query.severities),
+            (cases.c.category, query.categories),
+            (cases.c.session_id, query.session_ids),
+        ):
+            if values:
+                where.append(column.in_(values))
+        if query.tags:
+            tagged = select(case_tags.c.case_id).where(
+                case_tags.c.user_id == query.user_id, case_tags.c.tag.in_(query.tags)
+            )
+            where.append(cases.c.case_id.in_(tagged))
+        for column, lower, upper in (
+            (cases.c.created_at, query.created_after, query.created_before),
+            (cases.c.updated_at, query.updated_after, query.updated_before),
+        ):
+            if lower is not None:
+                where.append(column >= lower)
+            if upper is not None:
+                where.append(column < upper)
+        if query.resolved is not None:
+            where.append(cases.c.resolved_at.is_not(None) if query.resolved else cases.c.resolved_at.is_(None))
+        if query.has_session is not None:
+            where.append(cases.c.session_id.is_not(None) if query.has_session else cases.c.session_id.is_(None))
+        if query.search is not None:
+            matches = self._search.case_matches(query.search)
+            if query.search_messages:
+                matches = or_(matches, self._search.message_matches(query.search))
+            where.append(matches)
+        return where
+
+
+TOP_TAGS = 10
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+class _PostgresSearch:
+    """tsquery rendering over `search_vector` columns. Lexemes are single-quoted (words are only
+    letters and digits, quotes are escaped anyway) and the whole tsquery is a bound parameter."""
+
+    _vector = literal_column("cases.search_vector", TSVECTOR)
+    _message_vector = literal_column("case_messages.search_vector", TSVECTOR)
+
+    def case_matches(self, search: SearchQuery) -> ColumnElement[bool]:
+        rendered = " & ".join(self._term_in_one_field(term) for term in search.terms)
+        return self._vector.op("@@")(func.to_tsquery(literal_column("'simple'"), rendered))
+
+    def message_matches(self, search: SearchQuery) -> ColumnElement[bool]:
+        rendered = " & ".join(f"({_tsquery_term(term)})" for term in search.terms)
+        messages = select(case_messages.c.case_id).where(
+            self._message_vector.op("@@")(func.to_tsquery(literal_column("'simple'"), rendered))
+        )
+        return cases.c.case_id.in_(messages)
+
+    def score(self, search: SearchQuery) -> ColumnElement[int]:
+        score: ColumnElement[int] = literal_column("0", Integer)
+        for term in search.terms:
+            for field_name, weight in RELEVANCE_WEIGHTS.items():
+                tsquery = func.to_tsquery(literal_column("'simple'"), _tsquery_term(term, _PG_WEIGHT[field_name]))
+                score = score + case((self._vector.op("@@")(tsquery), weight), else_=0)
+        return score
+
+    def title_key(self) -> ColumnElement[str]:
+        # Byte order of the UTF-8 text, as SQLite's BINARY collation: the same order on both.
+        return cases.c.title.collate("C")
+
+    def _term_in_one_field(self, term: SearchTerm) -> str:
+        """A phrase matches within one field, as in FTS5 (the vector's fields are adjacent)."""
+        if not term.is_phrase:
+            return _tsquery_term(term)
+        return "(" + " | ".join(_tsquery_term(term, letter) for letter in _PG_WEIGHT.values()) + ")"
+
+    @staticmethod
+    def day_of(column: ColumnElement[datetime]) -> ColumnElement[Any]:
+        return func.date(func.timezone("UTC", column))
+
+    @staticmethod
+    def seconds_between(start: ColumnElement[datetime], end: ColumnElement[datetime]) -> ColumnElement[float]:
+        return extract("epoch", end - start)
+
+    @staticmethod
+    def resolve_times(durations: Any) -> Select[Any]:
+        return select(
+            func.count(durations.c.seconds),
+            func.avg(durations.c.seconds),
+            func.percentile_cont(0.5).within_group(durations.c.seconds),
+        )
+
+
+def _tsquery_term(term: SearchTerm, weight: str = "") -> str:
+    """`'a' <-> 'b':*`, each lexeme limited to the field's weight letter when one is given."""
+    label = ":" + weight if weight else ""
+    lexemes = [_lexeme(word) + label for word in term.words[:-1]]
+    lexemes.append(_lexeme(term.words[-1]) + (":*" + weight if term.prefix else label))
+    return " <-> ".join(lexemes)
+
+
+def _lexeme(word: str) -> str:
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+# The FTS5 tables of migration 0006, as far as queries read them.
+_cases_fts = table("cases_fts", column("rowid", Integer))
+_messages_fts = table("case_messages_fts", column("rowid", Integer), column("case_id", String))
+
+
+class _SqliteSearch:
+    """FTS5 MATCH strings over `cases_fts` (rowid = cases.seq) and `case_messages_fts`. Every
+    word is double-quoted, so FTS5 operators typed by a user are only words."""
+
+    def case_matches(self, search: SearchQuery) -> ColumnElement[bool]:
+        return self._case_match(" AND ".join(_fts_term(term) for term in search.terms))
+
+    def message_matches(self, search: SearchQuery) -> ColumnElement[bool]:
+        match = " AND ".join(_fts_term(term) for term in search.terms)
+        messages = select(_messages_fts.c.case_id).where(literal_column(_messages_fts.name).op("MATCH")(match))
+        return cases.c.case_id.in_(messages)
+
+    def score(self, search: SearchQuery) -> ColumnElement[int]:
+        score: ColumnElement[int] = literal_column("0", Integer)
+        for term in search.terms:
+            for field_name, weight in RELEVANCE_WEIGHTS.items():
+                score = score + case((self._case_match(f"{field_name} : {_fts_term(term)}"), weight), else_=0)
+        return score
+
+    def title_key(self) -> ColumnElement[str]:
+        return cases.c.title
+
+    def _case_match(self, match: str) -> ColumnElement[bool]:
+        found = select(_cases_fts.c.rowid).where(literal_column(_cases_fts.name).op("MATCH")(match))
+        return cases.c.seq.in_(found)
+
+    @staticmethod
+    def day_of(column: ColumnElement[datetime]) -> ColumnElement[Any]:
+        return func.date(column)
+
+    @staticmethod
+    def seconds_between(start: ColumnElement[datetime], end: ColumnElement[datetime]) -> ColumnElement[float]:
+        # Stored as UTC text: whole seconds from strftime('%s'), fractions from '%f' (to the ms).
+        def seconds(column: ColumnElement[datetime]) -> ColumnElement[float]:
+            return func.strftime("%s", column) + func.strftime("%f", column) - func.strftime("%S", column)
+
+        return seconds(end) - seconds(start)
+
+    @staticmethod
+    def resolve_times(durations: Any) -> Select[Any]:
+        """The median without percentile functions: the middle value (the mean of the middle two
+        for an even count) of the durations numbered in order."""
+        numbered = select(
+            durations.c.seconds,
+            func.row_number().over(order_by=durations.c.seconds).label("n"),
+            func.count().over().label("total"),
+        ).subquery()
+        middle = select(func.avg(numbered.c.seconds)).where(
+            numbered.c.n.in_([(numbered.c.total + 1) // 2, (numbered.c.total + 2) // 2])
+        )
+        return select(
+            func.count(durations.c.seconds), func.avg(durations.c.seconds), middle.scalar_subquery()
+        )
+
+
+def _fts_term(term: SearchTerm) -> str:
+    phrase = '"' + " ".join(word.replace('"', '""') for word in term.words) + '"'
+    return phrase + " *" if term.prefix else phrase
+

@@ -1,0 +1,235 @@
+"""The case list parameters, shared by every route that lists or counts cases.
+
+`case_filters` reads the filters and the search (also used by the stats route); `case_listing`
+adds order, page, cursor, total and fields. A parameter added here is accepted by
+`GET /api/v1/cases`, `/api/v1/cases/session/{session_id}`, `/api/v1/users/{user_id}/cases`
+(and, for filters, `/api/v1/cases/stats`) alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+
+from case_service.api.cursor import CursorCodec
+from case_service.api.deps import ContextDep, PageDep
+from case_service.api.schemas import CaseList, CaseRead
+from case_service.domain.case import CaseStatus, Category, Severity, normalize_session_id, normalize_tag
+from case_service.domain.errors import BadRequest, InvalidInput, OffsetTooDeep
+from case_service.domain.queries import MOST_RELEVANT_FIRST, NEWEST_FIRST, CasePage, CaseQuery, CaseSort
+from case_service.domain.search import Q_MAX_LENGTH, parse_search
+
+# Past this offset a page is refused: the cursor reads any depth at the cost of the first page.
+MAX_LIST_OFFSET = 1000
+CASE_FIELDS = tuple(CaseRead.model_fields)
+
+
+class SearchScope(StrEnum):
+    CASES = "cases"
+    MESSAGES = "messages"
+
+
+def _time_bound(name: str) -> Any:
+    return Query(
+        alias=name,
+        description=f"ISO 8601 with a UTC offset (`2026-11-15T10:30:00Z`); a time without offset is refused. "
+        f"{'Inclusive' if name.endswith('after') else 'Exclusive'}.",
+    )
+
+
+TimeBound = AwareDatetime | None
+
+
+def case_filters(
+    ctx: ContextDep,
+    status_: Annotated[list[CaseStatus] | None, Query(alias="status")] = None,
+    severity: Annotated[list[Severity] | None, Query()] = None,
+    category: Annotated[list[Category] | None, Query()] = None,
+    tag: Annotated[list[str] | None, Query(description="Matched after normalization (trimmed, lower-cased).")] = None,
+    session_ids: Annotated[list[str] | None, Query(alias="session_id")] = None,
+    created_after: Annotated[TimeBound, _time_bound("created_after")] = None,
+    created_before: Annotated[TimeBound, _time_bound("created_before")] = None,
+    updated_after: Annotated[TimeBound, _time_bound("updated_after")] = None,
+    updated_before: Annotated[TimeBound, _time_bound("updated_before")] = None,
+    resolved: Annotated[
+        bool | None, Query(description="`true`: cases with a `resolved_at`; `false`: cases without one.")
+    ] = None,
+    has_session: Annotated[bool | None, Query(description="Whether the case is linked to a session.")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=Q_MAX_LENGTH,
+            description='Full-text search over title, tags and description: every word must match; `word*` '
+            'matches words starting with `word`; `"a phrase"` matches the words in that order within one '
+            "field. Case-insensitive; punctuation separates words. Malformed syntax (an unbalanced quote, a "
+            "lone `*`, nothing to search for) answers 422.",
+            examples=['timeout "connection pool" check*'],
+        ),
+    ] = None,
+    in_: Annotated[
+        SearchScope,
+        Query(alias="in", description="`messages`: a case also matches when one of its messages matches `q`."),
+    ] = SearchScope.CASES,
+) -> CaseQuery:
+    """The caller's filters. Different filters combine with AND; a repeated one matches any value."""
+    search = parse_search(q) if q is not None else None
+    if in_ is SearchScope.MESSAGES and search is None:
+        raise InvalidInput("in", "searching messages needs q", location="query")
+    return CaseQuery(
+        user_id=ctx.actor.user_id,
+        statuses=tuple(s.value for s in status_ or ()),
+        severities=tuple(s.value for s in severity or ()),
+        categories=tuple(c.value for c in category or ()),
+        tags=tuple(query_value(normalize_tag, value, "tag", "query") for value in tag or ()),
+        session_ids=tuple(query_value(normalize_session_id, value, "session_id", "query") for value in session_ids or ()),
+        created_after=_utc(created_after, "created_after"),
+        created_before=_utc(created_before, "created_before"),
+        updated_after=_utc(updated_after, "updated_after"),
+        updated_before=_utc(updated_before, "updated_before"),
+        resolved=resolved,
+        has_session=has_session,
+        search=search,
+        search_messages=in_ is SearchScope.MESSAGES,
+    )
+
+
+CaseFiltersDep = Annotated[CaseQuery, Depends(case_filters)]
+
+
+@dataclass(frozen=True)
+class CaseListing:
+    """A list request: the query (for the caller; routes listing another user retarget it), the
+    cursor it continues, and the fields to return (None: all)."""
+
+    query: CaseQuery
+    cursor: str | None
+    fields: tuple[str, ...] | None
+    cursors: CursorCodec
+
+    def within_session(self, session_id: str) -> CaseListing:
+        return replace(self, query=replace(self.query, session_ids=(session_id,)))
+
+    def for_user(self, user_id: str) -> CaseQuery:
+        """The query on `user_id`'s cases, resumed at the cursor's position."""
+        query = replace(self.query, user_id=user_id)
+        if self.cursor is None:
+            return query
+        return replace(query, after=self.cursors.decode(self.cursor, query))
+
+
+def case_listing(
+    request: Request,
+    filters: CaseFiltersDep,
+    page: PageDep,
+    sort: Annotated[
+        str | None,
+        Query(
+            description="`created_at`, `updated_at`, `severity` (by rank: low < medium < high < critical), "
+            "`status` (by workflow: active < investigating < resolved < closed < archived), `title` "
+            "(by code point, so upper case before lower case) or, with `q`, `relevance`; a `-` prefix sorts "
+            "descending. Ties follow creation order in the same direction. Default: `-relevance` with `q`, "
+            "else `-created_at`.",
+            examples=["-severity"],
+        ),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="`next_cursor` of the previous page. Send it with the same filters, search and sort "
+            "(`limit` and `fields` may change); anything else answers 400. Not combinable with `offset`."
+        ),
+    ] = None,
+    include_total: Annotated[
+        bool, Query(description="Count every matching case into `total` (costs a count over all of them).")
+    ] = False,
+    fields: Annotated[
+        list[str] | None,
+        Query(
+            description="Return only these fields of each case (comma-separated or repeated); `case_id` is "
+            "always included. Unknown names answer 422.",
+            examples=["title,status,severity"],
+        ),
+    ] = None,
+) -> CaseListing:
+    searching = filters.search is not None
+    order = CaseSort.parse(sort, searching=searching) if sort is not None else None
+    if page.offset > MAX_LIST_OFFSET:
+        raise OffsetTooDeep(
+            f"offset may be at most {MAX_LIST_OFFSET}; page deeper with `cursor` (each page's `next_cursor`)",
+            parameter="offset",
+            max_offset=MAX_LIST_OFFSET,
+        )
+    if cursor is not None and page.offset:
+        raise BadRequest("give either cursor or offset, not both", parameter="cursor")
+    query = replace(
+        filters,
+        sort=order or (MOST_RELEVANT_FIRST if searching else NEWEST_FIRST),
+        limit=page.limit,
+        offset=page.offset,
+        include_total=include_total,
+    )
+    cursors: CursorCodec = request.app.state.cursors
+    return CaseListing(query=query, cursor=cursor, fields=_fields(fields), cursors=cursors)
+
+
+CaseListingDep = Annotated[CaseListing, Depends(case_listing)]
+
+
+def list_response(request: Request, listing: CaseListing, query: CaseQuery, found: CasePage) -> JSONResponse:
+    """The list body, and a `Link: <...>; rel="next"` header when there is a next page."""
+    next_cursor = listing.cursors.encode(query, found.next_position) if found.next_position else None
+    body = CaseList(
+        cases=[CaseRead.from_domain(case) for case in found.cases],
+        total=found.total,
+        total_included=found.total is not None,
+        limit=query.limit,
+        offset=query.offset,
+        next_cursor=next_cursor,
+    ).model_dump(mode="json")
+    if listing.fields is not None:
+        keep = set(listing.fields)
+        body["cases"] = [{name: value for name, value in case.items() if name in keep} for case in body["cases"]]
+    headers = {}
+    if next_cursor is not None:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "offset")]
+        headers["Link"] = f'<{request.url.replace(query=urlencode([*params, ("cursor", next_cursor)]))}>; rel="next"'
+    return JSONResponse(body, headers=headers)
+
+
+def query_value(normalize: Callable[[str], str | None], value: str, name: str, location: str) -> str:
+    """Normalize a query or path value with the domain's rule, reporting errors where they came from."""
+    try:
+        normalized = normalize(value)
+    except InvalidInput as error:
+        raise InvalidInput(name, error.details["errors"][0]["message"], location=location) from None
+    assert normalized is not None
+    return normalized
+
+
+def _fields(values: list[str] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    unknown = sorted({name for name in names if name not in CASE_FIELDS})
+    if unknown:
+        raise InvalidInput(
+            "fields", f"unknown field(s) {', '.join(unknown)}; known: {', '.join(CASE_FIELDS)}", location="query"
+        )
+    return tuple(dict.fromkeys(["case_id", *names]))
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(name, "is out of range once converted to UTC", location="query") from None
