@@ -25,6 +25,15 @@ def test_postgres_urls_get_the_async_driver() -> None:
     assert settings.database_url == "postgresql+asyncpg://u@db:5432/cases"
 
 
+def test_the_read_url_is_optional_and_normalized_like_the_primary() -> None:
+    assert load_settings(_env_file=None).database_read_url is None
+    assert load_settings(_env_file=None, database_read_url=" ").database_read_url is None
+    replica = load_settings(_env_file=None, database_read_url="postgresql://u@replica/cases")
+    assert replica.database_read_url == "postgresql+asyncpg://u@replica/cases"
+    with pytest.raises(ConfigurationError, match="DATABASE_READ_URL"):
+        load_settings(_env_file=None, database_read_url="mysql://x")
+
+
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [

@@ -27,12 +27,15 @@ async def test_an_admin_lists_any_users_cases(app: object, bob: AsyncClient) -> 
     await create(bob, title="one")
     await create(bob, title="two", severity="critical")
     async with client_for(app, "root", **{"X-User-Roles": '["admin"]'}) as admin:
-        listed = (await admin.get("/api/v1/users/bob/cases")).json()
+        counted = {"include_total": "true"}
+        listed = (await admin.get("/api/v1/users/bob/cases", params=counted)).json()
         assert [c["title"] for c in listed["cases"]] == ["two", "one"] and listed["total"] == 2
         assert {c["user_id"] for c in listed["cases"]} == {"bob"}
-        assert (await admin.get("/api/v1/users/bob/cases", params={"severity": "critical"})).json()["total"] == 1
-        assert (await admin.get("/api/v1/users/nobody/cases")).json()["total"] == 0
-        assert (await admin.get("/api/v1/cases")).json()["total"] == 0  # the admin's own list stays their own
+        critical = {**counted, "severity": "critical"}
+        assert (await admin.get("/api/v1/users/bob/cases", params=critical)).json()["total"] == 1
+        assert (await admin.get("/api/v1/users/nobody/cases", params=counted)).json()["total"] == 0
+        own = (await admin.get("/api/v1/cases", params=counted)).json()
+        assert own["total"] == 0  # the admin's own list stays their own
 
 
 async def test_anyone_else_gets_404_as_if_the_user_did_not_exist(app: object, client: AsyncClient) -> None:
