@@ -58,6 +58,10 @@ class Database:
                     conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
                 elif snapshot and not self.is_sqlite:
                     conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+                elif not write and not self.is_sqlite:
+                    # PostgreSQL's READ COMMITTED gives each statement its own snapshot anyway, so
+                    # a read gains nothing from BEGIN/ROLLBACK but two round trips: run it without.
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await conn.begin()
                 try:
                     yield conn
@@ -95,7 +99,9 @@ def _create_engine(settings: Settings, url: str) -> AsyncEngine:
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_pool_size,
             pool_timeout=settings.database_connect_timeout,
-            pool_pre_ping=True,
+            # No pool_pre_ping: on asyncpg it costs BEGIN, a query and ROLLBACK at every checkout
+            # (three round trips, more than a whole GET). A connection the server dropped fails
+            # once (503 database_unavailable) and SQLAlchemy then invalidates the whole pool.
             # Bounded connect and statement times: a dead or hung server fails the request, it
             # never holds it (asyncpg cancels a statement after `command_timeout`).
             connect_args={
