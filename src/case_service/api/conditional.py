@@ -52,7 +52,7 @@ def none_match(if_none_match: str, etag: str) -> bool:
     return tags is None or any(f'"{opaque}"' == etag for _weak, opaque in tags)
 
 
-def version_precondition(
+async def version_precondition(
     if_match: Annotated[
         str | None,
         Header(

@@ -22,22 +22,22 @@ _ROLE = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 MAX_OFFSET = 1_000_000
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_case_service(request: Request) -> CaseService:
+async def get_case_service(request: Request) -> CaseService:
     service: CaseService = request.app.state.case_service
     return service
 
 
-def get_case_queries(request: Request) -> CaseQueryService:
+async def get_case_queries(request: Request) -> CaseQueryService:
     service: CaseQueryService = request.app.state.case_queries
     return service
 
 
-def get_request_context(
+async def get_request_context(
     request: Request,
     x_user_id: Annotated[
         str | None,
@@ -72,7 +72,7 @@ def get_request_context(
     )
 
 
-def get_operator_context(ctx: Annotated[RequestContext, Depends(get_request_context)]) -> RequestContext:
+async def get_operator_context(ctx: Annotated[RequestContext, Depends(get_request_context)]) -> RequestContext:
     """The caller of an `/internal/v1` route: known, and an admin or a platform service."""
     if not ctx.actor.is_operator:
         raise Forbidden("This operation requires the 'admin' or 'platform-service' role", header="X-User-Roles")
@@ -106,7 +106,7 @@ class Page:
     offset: int
 
 
-def get_page(
+async def get_page(
     settings: Annotated[Settings, Depends(get_settings)],
     limit: Annotated[
         int | None,

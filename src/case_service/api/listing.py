@@ -48,7 +48,7 @@ def _time_bound(name: str) -> Any:
 TimeBound = AwareDatetime | None
 
 
-def case_filters(
+async def case_filters(
     ctx: ContextDep,
     status_: Annotated[list[CaseStatus] | None, Query(alias="status")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
@@ -125,7 +125,7 @@ class CaseListing:
         return replace(query, after=self.cursors.decode(self.cursor, query))
 
 
-def case_listing(
+async def case_listing(
     request: Request,
     filters: CaseFiltersDep,
     page: PageDep,
