@@ -6,8 +6,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -51,14 +52,23 @@ class CaseRepository:
         self.seen.append(case)
 
     async def get(self, case_id: str, user_id: str, *, for_update: bool = False) -> Case | None:
-        """The user's case, or None. `for_update` locks the row until the transaction ends."""
-        stmt = select(cases).where(cases.c.case_id == case_id, cases.c.user_id == user_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        row = (await self._conn.execute(stmt)).one_or_none()
-        if row is None:
-            return None
-        tags = (await tags_of(self._conn, [case_id]))[case_id]
+        """The user's case, or None. `for_update` locks the row until the transaction ends.
+
+        On PostgreSQL the case and its tags come back in one statement (one round trip, one
+        snapshot); SQLite, in process, reads the tags with a second query.
+        """
+        keys = {"case_id": case_id, "user_id": user_id}
+        if self._conn.dialect.name == "postgresql":
+            stmt = _CASE_WITH_TAGS_FOR_UPDATE if for_update else _CASE_WITH_TAGS
+            row = (await self._conn.execute(stmt, keys)).one_or_none()
+            if row is None:
+                return None
+            tags = list(row.tags or ())
+        else:
+            row = (await self._conn.execute(_CASE_FOR_UPDATE if for_update else _CASE, keys)).one_or_none()
+            if row is None:
+                return None
+            tags = (await tags_of(self._conn, [case_id]))[case_id]
         self._loaded_tags[case_id] = list(tags)
         return case_from_row(row, tags)
 
@@ -225,6 +235,20 @@ class CaseRepository:
         values = [{"case_id": case.case_id, "tag": tag, "user_id": case.user_id} for tag in tags]
         if values:
             await self._conn.execute(insert(case_tags), values)
+
+
+# Built once: a statement constructed per call costs more Python than the query takes in PostgreSQL.
+_CASE = select(cases).where(cases.c.case_id == bindparam("case_id"), cases.c.user_id == bindparam("user_id"))
+_CASE_FOR_UPDATE = _CASE.with_for_update()
+_TAGS_OF_CASE = (
+    select(func.array_agg(aggregate_order_by(case_tags.c.tag, case_tags.c.tag)))
+    .where(case_tags.c.case_id == cases.c.case_id)
+    .scalar_subquery()
+)
+_CASE_WITH_TAGS = select(cases, _TAGS_OF_CASE.label("tags")).where(
+    cases.c.case_id == bindparam("case_id"), cases.c.user_id == bindparam("user_id")
+)
+_CASE_WITH_TAGS_FOR_UPDATE = _CASE_WITH_TAGS.with_for_update(of=cases)
 
 
 async def tags_of(conn: AsyncConnection, case_ids: Sequence[str]) -> dict[str, list[str]]:
