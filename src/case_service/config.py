@@ -30,7 +30,7 @@ class Settings(BaseSettings):
         default=None,
         description="A read replica of DATABASE_URL. When set, list, search, stats and batch reads go there.",
     )
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_pool_size: int = Field(default=20, ge=1, le=200)
     database_connect_timeout: float = Field(default=5.0, gt=0, le=60)
     database_command_timeout: float = Field(
         default=10.0,

@@ -96,8 +96,12 @@ def _create_engine(settings: Settings, url: str) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs.update(
+            # A fixed pool, no overflow: under asyncio, returned connections can fill the idle
+            # queue before the waiting requests take them, and every overflow connection that
+            # finds the queue full is closed, to be reopened (TLS attempt, type introspection)
+            # by the next request. At 64 concurrent requests that churn cost more than the queries.
             pool_size=settings.database_pool_size,
-            max_overflow=settings.database_pool_size,
+            max_overflow=0,
             pool_timeout=settings.database_connect_timeout,
             # No pool_pre_ping: on asyncpg it costs BEGIN, a query and ROLLBACK at every checkout
             # (three round trips, more than a whole GET). A connection the server dropped fails
