@@ -59,6 +59,21 @@ class Settings(BaseSettings):
         description="How long an Idempotency-Key's answer is replayed; later the key may be reused.",
     )
 
+    gateway_shared_secret: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="When set, every /api/v1 request must carry the gateway's HMAC signature.",
+    )
+    gateway_max_skew_seconds: int = Field(
+        default=300, ge=1, le=3600, description="How far X-Gateway-Timestamp may be from the service's clock."
+    )
+    max_request_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=64 * 1_048_576, description="Larger request bodies are refused with 413."
+    )
+    rate_limit_per_minute: int = Field(
+        default=0, ge=0, le=1_000_000, description="Requests per user and minute on /api/v1; 0 turns it off."
+    )
+
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     log_format: Literal["json", "text"] | None = Field(
@@ -83,6 +98,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("gateway_shared_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from case_service.adapters.migrations import upgrade_to_head
 from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from case_service.api.cursor import CursorCodec
 from case_service.api.errors import install_error_handlers
+from case_service.api.guards import EXPOSED_RESPONSE_HEADERS, document_guard_responses, install_request_guards
 from case_service.api.idempotency import install_replay_handler
 from case_service.api.middleware import CorrelationIdMiddleware
 from case_service.api.routes import cases, context, health, history, listing, messages, metrics, tags, users
@@ -39,6 +40,10 @@ Case management for the FaultMaven troubleshooting platform.
 Every `/api/v1` call must carry `X-User-ID` (the API gateway sets it after authenticating the
 user). Callers see and change only their own cases: another user's case answers 404, exactly like
 a missing one. Every error has the same body: `{"error", "code", "details", "correlation_id"}`.
+
+When the service runs with `GATEWAY_SHARED_SECRET`, every `/api/v1` call must also carry
+`X-Gateway-Timestamp` and `X-Gateway-Signature` (an HMAC-SHA256 the gateway computes; the README
+gives the exact computation with a worked example); without them it answers 401.
 """
 
 
@@ -93,6 +98,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     )
     install_error_handlers(app)
     install_replay_handler(app)
+    install_request_guards(app, settings)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -100,7 +106,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         allow_credentials="*" not in settings.cors_origins,
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Correlation-ID"],
+        expose_headers=["X-Correlation-ID", *EXPOSED_RESPONSE_HEADERS],
     )
     app.add_middleware(CorrelationIdMiddleware)
     # Outermost: requests refused by any inner layer are still counted, timed and logged.
@@ -133,6 +139,7 @@ def _openapi_with_one_error_body(app: FastAPI) -> dict[str, Any]:
                         "description": "A field, parameter or header is invalid; `details.errors` names each one.",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
                     }
+        document_guard_responses(schema)
         components = schema.get("components", {}).get("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import secrets
@@ -92,6 +93,8 @@ def generated_title(created_at: datetime, number: int) -> str:
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 METADATA_MAX_DEPTH = 32
+# Metadata is for labels and references, not documents; 64 KiB of compact JSON (UTF-8) is plenty.
+METADATA_MAX_BYTES = 65_536
 
 
 def check_text(field_name: str, value: str, *, single_line: bool = False) -> str:
@@ -169,6 +172,9 @@ def normalize_metadata(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput("metadata", "must be a JSON object")
     _check_json("metadata", value, depth=1)
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if size > METADATA_MAX_BYTES:
+        raise InvalidInput("metadata", f"is {size} bytes as JSON; at most {METADATA_MAX_BYTES} are allowed")
     return dict(value)
 
 

@@ -19,7 +19,8 @@ router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
 _ERROR_TEXT = {
     400: "Malformed request: invalid JSON, or an ambiguous or malformed X-User-* header.",
-    401: "X-User-ID is missing or blank.",
+    401: "X-User-ID is missing or blank, or (with GATEWAY_SHARED_SECRET) the gateway signature is missing, stale "
+    "or wrong.",
     403: "The caller lacks the `admin` or `platform-service` role this operator route requires.",
     404: "No such case, or the case belongs to another user.",
     409: "The status machine does not allow this move; the body names the current status and the allowed targets.",
