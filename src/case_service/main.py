@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             if read_database is not database:
                 await read_database.dispose()
             await database.dispose()
+            logger.info("%s stopped: workers finished, database pool closed", settings.service_name)
 
     app = FastAPI(
         title="FaultMaven Case Service",

@@ -1,0 +1,149 @@
+"""SIGTERM under load, on the real server (`case-service serve` in a subprocess), on both databases.
+
+What a client must be able to rely on: every request the server took on is answered (a change the
+server committed always reached its caller, and always has its outbox row); once the signal is in,
+new connections are refused rather than left hanging; the process exits cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from case_service.adapters.database import Database
+from case_service.adapters.tables import cases, event_outbox
+from tests.conftest import make_settings, migrate
+
+CLIENTS = 16
+REQUESTS_BEFORE_SIGTERM = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'served.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server")()
+    migrate(url)
+    return url
+
+
+@pytest.fixture
+def server(served_database_url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": served_database_url,
+        "AUTO_MIGRATE": "false",
+        "ENVIRONMENT": "test",
+        "LOG_FORMAT": "json",
+        "ACCESS_LOG": "false",
+        "SHUTDOWN_TIMEOUT": "10",
+    }
+    command = [str(Path(sys.executable).parent / "case-service"), "serve", "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(base, process)
+        yield process, base, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def wait_until_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited during start-up"
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the server did not become ready within 30 s")
+
+
+async def test_sigterm_under_load_answers_every_accepted_request_and_loses_no_event(
+    server: tuple[subprocess.Popen[bytes], str, Path], served_database_url: str
+) -> None:
+    process, base, log = server
+    answered: dict[str, int] = {}  # title -> status, for every request that got a response
+    refused: list[str] = []  # titles whose connection the server did not take
+    finished_after_signal: list[str] = []
+    signalled_at: list[float] = []
+    run = uuid.uuid4().hex[:8]
+
+    async def client(number: int) -> None:
+        # A connection per request: no idle keep-alive connection can be closed under a request.
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30, headers={"X-User-ID": "load"}) as http:
+            for sequence in range(10_000):
+                title = f"{run}-{number}-{sequence}"
+                started = time.monotonic()
+                try:
+                    response = await http.post("/api/v1/cases", json={"title": title})
+                except httpx.TransportError:
+                    refused.append(title)
+                    return
+                answered[title] = response.status_code
+                if signalled_at and started < signalled_at[0]:
+                    finished_after_signal.append(title)
+
+    async def terminate() -> None:
+        while len(answered) < REQUESTS_BEFORE_SIGTERM:
+            await asyncio.sleep(0.01)
+        signalled_at.append(time.monotonic())
+        process.send_signal(signal.SIGTERM)
+
+    await asyncio.wait_for(asyncio.gather(terminate(), *(client(n) for n in range(CLIENTS))), timeout=60)
+    # uvicorn re-raises the signal once it has shut down, so a clean exit reports SIGTERM.
+    assert await asyncio.to_thread(process.wait, 30) in (0, -signal.SIGTERM)
+
+    assert set(answered.values()) == {201}, f"statuses: {sorted(set(answered.values()))}"
+    assert len(refused) == CLIENTS  # every client ended on a refused connection, none hung
+    assert finished_after_signal, "no request was in flight at SIGTERM: the test proved nothing"
+
+    database = Database(make_settings(served_database_url))
+    try:
+        async with database.connection(write=False) as conn:
+            stored = {row.title: row.case_id for row in await conn.execute(select(cases.c.title, cases.c.case_id))}
+            with_event = set(
+                (await conn.execute(select(event_outbox.c.aggregate_id).where(event_outbox.c.event_type == "case.created")))
+                .scalars()
+            )
+    finally:
+        await database.dispose()
+    # A change the server committed was answered, and one it answered was committed.
+    assert set(stored) == set(answered)
+    # Every committed change has its event in the outbox.
+    assert set(stored.values()) <= with_event
+
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    messages = [line["message"] for line in lines]
+    assert "Shutting down" in messages, "uvicorn's records go through our JSON logs"
+    assert messages[-1] == "Finished server process [%d]" % process.pid
+    assert any(message.endswith("stopped: workers finished, database pool closed") for message in messages)
+    assert all(line["service"] == "fm-case-service" for line in lines)
