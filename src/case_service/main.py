@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from case_service import __version__
 from case_service.adapters.case_queries import reader_factory
@@ -86,7 +87,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             await database.dispose()
             logger.info("%s stopped: workers finished, database pool closed", settings.service_name)
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from the installed package: no CDN, so the
+    # docs render on a network with no internet access.
+    app = FastAPIOffline(
         title="FaultMaven Case Service",
         version=__version__,
         description=DESCRIPTION,

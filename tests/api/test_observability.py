@@ -57,6 +57,7 @@ async def test_requests_are_counted_by_route_template_method_and_status(client: 
     assert (await client.get("/api/v1/cases/case_000000000000")).status_code == 404
     assert (await client.get(f"/no/such/route/{first['case_id']}")).status_code == 404
     assert (await client.request("BREW", "/api/v1/cases")).status_code == 405
+    assert (await client.get("/static-offline-docs/swagger-ui.css")).status_code == 200
 
     response = await client.get("/metrics")
     # Raw paths never become labels: no case id appears anywhere in the exposition.
@@ -68,6 +69,8 @@ async def test_requests_are_counted_by_route_template_method_and_status(client: 
     assert sample(samples, "case_http_requests_total", route="/api/v1/cases", method="POST", status="201") == 2
     assert sample(samples, "case_http_requests_total", route="unmatched", method="GET", status="404") == 1
     assert sample(samples, "case_http_requests_total", route="/api/v1/cases", method="OTHER", status="405") == 1
+    docs_assets = {"route": "/static-offline-docs/{path}", "method": "GET", "status": "200"}
+    assert sample(samples, "case_http_requests_total", **docs_assets) == 1
     assert sample(samples, "case_http_request_duration_seconds_count", **by_id, status="200") == 2
     assert sample(samples, "case_http_request_duration_seconds_bucket", **by_id, status="200", le="+Inf") == 2
     assert sample(samples, "case_http_request_duration_seconds_bucket", **by_id, status="200", le="0.5") is not None

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,15 +22,10 @@ from sqlalchemy import select
 from case_service.adapters.database import Database
 from case_service.adapters.tables import cases, event_outbox
 from tests.conftest import make_settings, migrate
+from tests.support.server import RunningServer, serve
 
 CLIENTS = 16
 REQUESTS_BEFORE_SIGTERM = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -48,48 +39,15 @@ def served_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: 
 
 
 @pytest.fixture
-def server(served_database_url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    port = free_port()
-    log = tmp_path / "server.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": served_database_url,
-        "AUTO_MIGRATE": "false",
-        "ENVIRONMENT": "test",
-        "LOG_FORMAT": "json",
-        "ACCESS_LOG": "false",
-        "SHUTDOWN_TIMEOUT": "10",
-    }
-    command = [str(Path(sys.executable).parent / "case-service"), "serve", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base, process)
-        yield process, base, log
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def wait_until_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited during start-up"
-        try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the server did not become ready within 30 s")
+def server(served_database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
+    with serve(served_database_url, tmp_path, ACCESS_LOG="false", SHUTDOWN_TIMEOUT="10") as running:
+        yield running
 
 
 async def test_sigterm_under_load_answers_every_accepted_request_and_loses_no_event(
-    server: tuple[subprocess.Popen[bytes], str, Path], served_database_url: str
+    server: RunningServer, served_database_url: str
 ) -> None:
-    process, base, log = server
+    process, base, log = server.process, server.base_url, server.log
     answered: dict[str, int] = {}  # title -> status, for every request that got a response
     refused: list[str] = []  # titles whose connection the server did not take
     finished_after_signal: list[str] = []

@@ -25,9 +25,13 @@ access_logger = logging.getLogger("case_service.access")
 
 def route_template(scope: Scope) -> str:
     """The matched route's path template (`/api/v1/cases/{case_id}`); one label for no match."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    if "endpoint" in scope and scope.get("root_path"):
+        # A mounted app (the docs' static assets): its mount point, not the file asked for.
+        return f"{scope['root_path'][len(scope.get('app_root_path', '')):]}/{{path}}"
+    return UNMATCHED_ROUTE
 
 
 class RequestTelemetryMiddleware:
