@@ -17,6 +17,9 @@ from case_service.observability.metrics import Metrics
 from case_service.observability.tracing import start_span
 
 UNMATCHED_ROUTE = "unmatched"
+# Request-state key: (name, value) header pairs added to whatever response the request gets,
+# errors included (the deprecation notice uses it).
+EXTRA_RESPONSE_HEADERS = "extra_response_headers"
 # Any other method (HTTP allows any token) is counted as OTHER, so callers cannot mint series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -66,6 +69,9 @@ class RequestTelemetryMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                extra = state.get(EXTRA_RESPONSE_HEADERS)
+                if extra:
+                    message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
