@@ -15,6 +15,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 \
     PORT=8003 \
+    LOG_FORMAT=json \
     ALEMBIC_CONFIG=/app/alembic.ini
 RUN groupadd --system app && useradd --system --gid app --home-dir /app --shell /usr/sbin/nologin app
 WORKDIR /app
@@ -26,4 +27,6 @@ USER app
 EXPOSE 8003
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8003')}/health\", timeout=2)"]
+# SIGTERM (Docker's default stop signal) drains in-flight requests and the workers, then exits.
+STOPSIGNAL SIGTERM
 CMD ["case-service", "serve"]

@@ -25,6 +25,26 @@ def test_compose_runs_migrations_before_the_service_on_a_healthy_postgres() -> N
     assert service["ports"] == ["8003:8003"]
 
 
+def test_compose_publishes_to_a_healthy_nats_with_jetstream() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    service, nats = services["case-service"], services["nats"]
+    assert "-js" in nats["command"] and "js-enabled-only=true" in " ".join(nats["healthcheck"]["test"])
+    assert service["depends_on"]["nats"]["condition"] == "service_healthy"
+    assert service["environment"]["EVENT_PUBLISHER"] == "nats"
+    assert service["environment"]["NATS_URL"] == "nats://nats:4222"
+
+
+def test_compose_gives_the_graceful_shutdown_time_to_finish() -> None:
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["case-service"]
+    grace = int(service["stop_grace_period"].removesuffix("s"))
+    assert grace > float(service["environment"]["SHUTDOWN_TIMEOUT"]) * 2  # requests, then workers
+
+
+def test_the_build_context_leaves_out_secrets_and_local_state() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", ".env", "tests", "*.db"} <= ignored
+
+
 def test_the_image_is_multi_stage_non_root_and_health_checked() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     stages = re.findall(r"^FROM \S+ AS (\w+)", dockerfile, re.M)
@@ -34,3 +54,4 @@ def test_the_image_is_multi_stage_non_root_and_health_checked() -> None:
     assert re.search(r"^USER (?!root)\w+", runtime, re.M)
     assert "HEALTHCHECK" in runtime and "/health" in runtime
     assert "COPY migrations" in runtime and "ALEMBIC_CONFIG" in runtime
+    assert "LOG_FORMAT=json" in runtime and "STOPSIGNAL SIGTERM" in runtime
