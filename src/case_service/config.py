@@ -80,11 +80,15 @@ class Settings(BaseSettings):
         default=None, description="json or text; unset: text in development, json everywhere else."
     )
     access_log: bool = Field(default=True, description="Log one line per HTTP request (route, status, duration).")
+    # OpenTelemetry export, by the standard variable names (the SDK reads the rest of OTEL_*).
+    otel_sdk_disabled: bool = False
+    otel_traces_exporter: Literal["none", "otlp", "console"] | None = None
+    otel_exporter_otlp_endpoint: str | None = None
     shutdown_timeout: float = Field(
         default=10.0,
         gt=0,
         le=300,
-        description="Seconds a graceful shutdown gives each background worker to finish its batch.",
+        description="Seconds a graceful shutdown gives in-flight requests, then each background worker.",
     )
 
     @field_validator("log_format", mode="before")
@@ -145,6 +149,13 @@ class Settings(BaseSettings):
         if self.log_format is not None:
             return self.log_format
         return "text" if self.environment == "development" else "json"
+
+    @property
+    def otel_export_enabled(self) -> bool:
+        """Off by default: on when an exporter or an OTLP endpoint is named and the SDK not disabled."""
+        if self.otel_sdk_disabled or self.otel_traces_exporter == "none":
+            return False
+        return self.otel_traces_exporter is not None or bool(self.otel_exporter_otlp_endpoint)
 
     @property
     def is_sqlite(self) -> bool:

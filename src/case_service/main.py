@@ -29,6 +29,7 @@ from case_service.api.telemetry import RequestTelemetryMiddleware
 from case_service.config import Settings, load_settings
 from case_service.observability.logging import configure_logging
 from case_service.observability.metrics import Metrics
+from case_service.observability.otel import span_export
 from case_service.service.case_queries import CaseQueryService
 from case_service.service.cases import CaseService, Clock, utc_now
 from case_service.workers import BackgroundWorker, background_workers
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     """Build the app. `clock` is the time source of the use cases (tests pass a controllable one)."""
     settings = settings or load_settings()
     configure_logging(settings)
+    spans = span_export(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +87,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             if read_database is not database:
                 await read_database.dispose()
             await database.dispose()
+            if spans is not None:
+                spans.shutdown()
             logger.info("%s stopped: workers finished, database pool closed", settings.service_name)
 
     # /docs and /redoc with Swagger UI and ReDoc served from the installed package: no CDN, so the
@@ -114,7 +118,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     )
     app.add_middleware(CorrelationIdMiddleware)
     # Outermost: requests refused by any inner layer are still counted, timed and logged.
-    app.add_middleware(RequestTelemetryMiddleware, metrics=app.state.metrics, access_log=settings.access_log)
+    app.add_middleware(
+        RequestTelemetryMiddleware, metrics=app.state.metrics, access_log=settings.access_log, spans=spans
+    )
     app.include_router(health.router)
     app.include_router(metrics.router)
     # tags and listing first: `GET /api/v1/cases/tags` and `/stats` must win over `/{case_id}`.

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from case_service.observability.logging import request_state_var
 from case_service.observability.metrics import Metrics
+from case_service.observability.otel import SpanExport
 from case_service.observability.tracing import start_span
 
 UNMATCHED_ROUTE = "unmatched"
@@ -38,10 +39,13 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestTelemetryMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, access_log: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, access_log: bool, spans: SpanExport | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
+        self.spans = spans
         # (route, method, status) -> (counter child, histogram child): labels() once per series.
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -56,6 +60,9 @@ class RequestTelemetryMiddleware:
                 traceparent = value.decode("latin-1")
                 break
         span = start_span(traceparent)
+        exported = None
+        if self.spans is not None:
+            span, exported = self.spans.start(span, scope["method"])
         state = scope.setdefault("state", {})
         state["trace_id"] = span.trace_id
         state["span_id"] = span.span_id
@@ -82,6 +89,8 @@ class RequestTelemetryMiddleware:
             route = route_template(scope)
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
             self._record(route, method, status, elapsed)
+            if exported is not None:
+                self.spans.end(exported, method, route, status)  # type: ignore[union-attr]
             if self.access_log and access_logger.isEnabledFor(logging.INFO):
                 access_logger.info(
                     "%s %s %s",
