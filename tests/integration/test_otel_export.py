@@ -62,8 +62,10 @@ async def test_spans_are_exported_to_the_otlp_endpoint_in_the_callers_trace(
         async with client_for(app, traceparent=f"00-{TRACE_ID}-{CALLER_SPAN}-01") as client:
             response = await client.post("/api/v1/cases", json={"title": "traced"})
             assert response.status_code == 201
+        case_id = response.json()["case_id"]
         async with app.state.database.connection(write=False) as conn:
-            (headers,) = (await conn.execute(select(event_outbox.c.headers))).scalars()
+            query = select(event_outbox.c.headers).where(event_outbox.c.aggregate_id == case_id)
+            (headers,) = (await conn.execute(query)).scalars()
     # Leaving the lifespan flushed the spans.
     (resource, span), = spans
     assert span.trace_id.hex() == TRACE_ID and span.parent_span_id.hex() == CALLER_SPAN
