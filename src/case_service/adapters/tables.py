@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -203,6 +204,65 @@ idempotency_keys = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 Index("ix_idempotency_keys_expires_at", idempotency_keys.c.expires_at)
+
+# Evidence linked to a case by `evidence.uploaded` events: a reference, the file stays with the
+# Evidence Service. Deleting the case deletes its references.
+case_evidence = Table(
+    "case_evidence",
+    metadata,
+    Column("evidence_id", String(64), primary_key=True),
+    Column("case_id", String(32), ForeignKey("cases.case_id", ondelete="CASCADE"), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("content_type", String(255), nullable=True),
+    Column("size_bytes", BigInteger, nullable=True),
+    Column("uploaded_at", UTCDateTime, nullable=False),
+    Column("uploaded_by", String(128), nullable=True),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    # The platform event that linked it.
+    Column("event_id", String(36), nullable=False),
+)
+Index("ix_case_evidence_case", case_evidence.c.case_id, case_evidence.c.uploaded_at, case_evidence.c.evidence_id)
+
+# The inbox: one row per platform event a consumer took in, keyed by (consumer, event_id). The
+# row and the event's effect commit in one transaction, so a redelivered event finds its row and
+# changes nothing. `outcome` is `pending` only while a batched effect (a user's deletion) is under
+# way; a delivery that finds `pending` resumes the work instead of skipping it.
+event_inbox = Table(
+    "event_inbox",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("event_type", String(100), nullable=False),
+    # What first delivered it: nats, rabbitmq, http or replay.
+    Column("source", String(16), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("reason", Text, nullable=True),
+    # How many cases the event changed (created evidence, moved, deleted).
+    Column("affected", Integer, nullable=False, server_default=text("0")),
+    Column("correlation_id", String(128), nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=True),
+)
+
+# Events that could not be applied: malformed ones at once, others after the retries ran out.
+# `body` is the delivery exactly as received, so a replay parses the same bytes.
+event_dead_letter = Table(
+    "event_dead_letter",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("consumer", String(64), nullable=False),
+    Column("event_id", String(36), nullable=True),
+    Column("event_type", String(100), nullable=True),
+    Column("source", String(16), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_failed_at", UTCDateTime, nullable=False),
+    Column("last_failed_at", UTCDateTime, nullable=False),
+    Column("replayed_at", UTCDateTime, nullable=True),
+    Column("replay_outcome", String(20), nullable=True),
+)
+Index("ix_event_dead_letter_event", event_dead_letter.c.event_id)
 
 # Search and sort objects created by migration 0006 with raw DDL, per database: full-text columns,
 # FTS5 tables (and the shadow tables SQLite makes for them), expression indexes. SQLAlchemy cannot

@@ -16,12 +16,14 @@ from case_service.domain.errors import InvalidInput, InvalidTransition
 from case_service.domain.events import (
     CaseCreated,
     CaseDeleted,
+    CaseEvidenceAdded,
     CaseMessageAdded,
     CaseStatusChanged,
     CaseUpdated,
     DomainEvent,
     FieldChange,
 )
+from case_service.domain.evidence import Evidence
 from case_service.domain.messages import MESSAGE_CONTENT_MAX_LENGTH, Message, MessageRole
 
 TITLE_MAX_LENGTH = 200
@@ -384,6 +386,24 @@ class Case:
             )
         )
         return message
+
+    def add_evidence(self, evidence: Evidence, now: datetime) -> None:
+        """Link evidence to the case. Like a message it is activity, not a change of the case's own
+        fields: version and `last_activity_at` move, `updated_at` stays."""
+        self.last_activity_at = now
+        self.version += 1
+        self.events.append(
+            CaseEvidenceAdded(
+                self.case_id,
+                self.user_id,
+                self.version,
+                now,
+                evidence_id=evidence.evidence_id,
+                file_name=evidence.file_name,
+                uploaded_at=evidence.uploaded_at,
+                uploaded_by=evidence.uploaded_by,
+            )
+        )
 
     def delete(self, now: datetime, reason: str = "user_request") -> None:
         self.version += 1

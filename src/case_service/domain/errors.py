@@ -146,3 +146,28 @@ class OffsetTooDeep(BadRequest):
     """An `offset` past the cap: deep pages are read with the cursor, which costs the same at any depth."""
 
     code = "offset_too_deep"
+
+
+class DeadLetterNotFound(NotFound):
+    code = "dead_letter_not_found"
+
+    def __init__(self, dead_letter_id: int) -> None:
+        super().__init__(f"Dead letter {dead_letter_id} was not found", dead_letter_id=dead_letter_id)
+
+
+class ReplayFailed(DomainError):
+    """A dead-lettered event failed again when replayed; it stays in the dead letters."""
+
+    code = "replay_failed"
+
+
+class SignatureInvalid(DomainError):
+    """A signed request's signature is missing, malformed, stale or wrong."""
+
+    code = "invalid_signature"
+
+
+class TemporarilyUnavailable(DomainError):
+    """A dependency (the database) failed; the same request may succeed when retried later."""
+
+    code = "temporarily_unavailable"

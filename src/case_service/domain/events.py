@@ -117,3 +117,23 @@ class CaseMessageAdded(DomainEvent):
             "message_count": self.message_count,
             "created_at": self.occurred_at.isoformat(),
         }
+
+
+@dataclass(frozen=True)
+class CaseEvidenceAdded(DomainEvent):
+    """Evidence uploaded to the Evidence Service was linked to the case (by reference: no content)."""
+
+    event_type: ClassVar[str] = "case.evidence.added"
+    evidence_id: str
+    file_name: str
+    uploaded_at: datetime
+    uploaded_by: str | None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            **super().payload(),
+            "evidence_id": self.evidence_id,
+            "file_name": self.file_name,
+            "uploaded_at": self.uploaded_at.isoformat(),
+            "uploaded_by": self.uploaded_by,
+        }

@@ -10,6 +10,7 @@ from typing import Any
 
 from case_service.domain.case import Case, CaseStatus, Severity
 from case_service.domain.errors import InvalidInput
+from case_service.domain.evidence import Evidence
 from case_service.domain.messages import Message
 from case_service.domain.search import SearchQuery
 
@@ -199,6 +200,7 @@ class CaseContext:
     status_history: list[RecordedTransition]
     messages: list[Message]
     bounds: ContextBounds
+    evidence: EvidencePage = field(default_factory=lambda: EvidencePage())
 
     @property
     def messages_omitted(self) -> int:
@@ -211,3 +213,13 @@ CONTEXT_DEFAULT_MAX_MESSAGES = 50
 CONTEXT_MAX_MESSAGES_LIMIT = 500
 CONTEXT_DEFAULT_MAX_CHARS = 50_000
 CONTEXT_MAX_CHARS_LIMIT = 1_000_000
+
+
+@dataclass(frozen=True)
+class EvidencePage:
+    evidence: list[Evidence] = field(default_factory=list)
+    total: int = 0
+
+
+# The agent's context names at most this many of the case's newest evidence references.
+CONTEXT_MAX_EVIDENCE = 50
