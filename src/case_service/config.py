@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SQLITE_DRIVER = "sqlite+aiosqlite"
 POSTGRES_DRIVER = "postgresql+asyncpg"
+DEFAULT_EVENT_SUBJECTS = ["auth.user.deleted.v1", "evidence.uploaded.v1", "hypothesis.validated.v1"]
 _POSTGRES_ALIASES = ("postgres://", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://")
 
 
@@ -96,6 +97,57 @@ class Settings(BaseSettings):
     def _lower_log_format(cls, value: object) -> object:
         if isinstance(value, str):
             return value.strip().lower() or None
+        return value
+
+    # Brokers. The outbox relay publishes through them and the event consumer reads from them.
+    nats_url: str = Field(default="nats://127.0.0.1:4222", min_length=1)
+    rabbitmq_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/", min_length=1)
+    rabbitmq_exchange: str = Field(
+        default="faultmaven.events", min_length=1, description="The platform's topic exchange on RabbitMQ."
+    )
+
+    # Consuming platform events (auth.user.deleted, evidence.uploaded, hypothesis.validated).
+    event_consumer_enabled: bool = False
+    event_consumer_broker: Literal["nats", "rabbitmq"] = "nats"
+    event_consumer_name: str = Field(
+        default="fm-case-service",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The inbox's consumer name, shared by every way in (broker, HTTP, replay), and the "
+        "durable consumer / queue prefix.",
+    )
+    event_consumer_subjects: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_EVENT_SUBJECTS))
+    event_consumer_nats_stream: str = Field(default="PLATFORM_EVENTS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    event_consumer_queue: str = Field(default="fm-case-service.platform-events", min_length=1, max_length=255)
+    event_consumer_max_attempts: int = Field(default=5, ge=1, le=100)
+    event_consumer_retry_backoff: float = Field(default=0.5, gt=0, le=60)
+    event_consumer_retry_backoff_max: float = Field(default=30.0, gt=0, le=3600)
+    event_consumer_ack_wait: float = Field(default=60.0, gt=0, le=3600)
+    event_ingress_secret: SecretStr | None = None
+    event_ingress_tolerance: float = Field(default=300.0, gt=0, le=86_400)
+    user_deletion_batch_size: int = Field(default=200, ge=1, le=5_000)
+    hypothesis_resolve_confidence: float = Field(default=0.8, ge=0, le=1)
+
+    @field_validator("event_consumer_subjects", mode="before")
+    @classmethod
+    def _split_subjects(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [subject.strip() for subject in value.split(",") if subject.strip()]
+        return value
+
+    @field_validator("event_consumer_subjects")
+    @classmethod
+    def _some_subjects(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one subject / routing key")
+        return value
+
+    @field_validator("event_ingress_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            return None
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (or unset)")
         return value
 
     @field_validator("log_level", mode="before")

@@ -24,7 +24,19 @@ from case_service.api.errors import install_error_handlers
 from case_service.api.guards import EXPOSED_RESPONSE_HEADERS, document_guard_responses, install_request_guards
 from case_service.api.idempotency import install_replay_handler
 from case_service.api.middleware import CorrelationIdMiddleware
-from case_service.api.routes import cases, context, health, history, listing, messages, metrics, tags, users
+from case_service.api.routes import (
+    cases,
+    context,
+    evidence,
+    health,
+    history,
+    internal_events,
+    listing,
+    messages,
+    metrics,
+    tags,
+    users,
+)
 from case_service.api.telemetry import RequestTelemetryMiddleware
 from case_service.config import Settings, load_settings
 from case_service.observability.logging import configure_logging
@@ -32,6 +44,7 @@ from case_service.observability.metrics import Metrics
 from case_service.observability.otel import span_export
 from case_service.service.case_queries import CaseQueryService
 from case_service.service.cases import CaseService, Clock, utc_now
+from case_service.service.platform_events import PlatformEventService, event_policy
 from case_service.workers import BackgroundWorker, background_workers
 
 logger = logging.getLogger(__name__)
@@ -67,10 +80,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             app.state.database = database
             app.state.metrics.database_pool.watch(lambda: database.engine.pool)
             app.state.read_database = read_database
+            uow_factory = SqlAlchemyUnitOfWorkFactory(database, settings.service_name)
             app.state.case_service = CaseService(
-                SqlAlchemyUnitOfWorkFactory(database, settings.service_name),
-                clock=clock,
-                idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+                uow_factory, clock=clock, idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds)
+            )
+            app.state.platform_events = PlatformEventService(
+                uow_factory, event_policy(settings), clock, app.state.metrics
             )
             app.state.case_queries = CaseQueryService(reader_factory(read_database), clock=clock)
             for worker in background_workers(settings, database, app.state.metrics):
@@ -130,7 +145,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.include_router(messages.router)
     app.include_router(history.router)
     app.include_router(context.router)
+    app.include_router(evidence.router)
     app.include_router(users.router)
+    app.include_router(internal_events.router)
     app.openapi = lambda: _openapi_with_one_error_body(app)  # type: ignore[method-assign]
     return app
 

@@ -36,7 +36,8 @@ async def test_the_context_holds_the_case_its_tags_status_history_and_newest_mes
             await post_message(alice, case_id, f"message {n}", role="user" if n % 2 else "assistant")
         context = (await alice.get(f"/api/v1/cases/{case_id}/context")).json()
 
-    assert set(context) == {"case", "tags", "status_history", "messages"}
+    assert set(context) == {"case", "tags", "status_history", "messages", "evidence"}
+    assert context["evidence"] == {"items": [], "total": 0}
     assert context["case"] == (await alice_case(app, case_id))
     assert context["tags"] == ["database", "timeout"]
     [move] = context["status_history"]

@@ -236,6 +236,31 @@ class CaseRepository:
         if values:
             await self._conn.execute(insert(case_tags), values)
 
+    async def get_for_event(self, case_id: str, *, for_update: bool = False) -> Case | None:
+        """A case named by a platform event, whoever owns it (events are not a user's request)."""
+        owner = (
+            await self._conn.execute(select(cases.c.user_id).where(cases.c.case_id == case_id))
+        ).scalar_one_or_none()
+        return None if owner is None else await self.get(case_id, owner, for_update=for_update)
+
+    async def oldest_of_user(self, user_id: str, limit: int) -> list[Case]:
+        """Up to `limit` of the user's cases, oldest first, locked until the transaction ends."""
+        rows = (
+            await self._conn.execute(
+                select(cases).where(cases.c.user_id == user_id).order_by(cases.c.seq).limit(limit).with_for_update()
+            )
+        ).all()
+        tags = await self._tags_of([row.case_id for row in rows])
+        return [_to_case(row, tags[row.case_id]) for row in rows]
+
+    async def remove_many(self, removed: Sequence[Case]) -> None:
+        """`remove` for many cases in two statements (a user's deletion goes batch by batch)."""
+        case_ids = [case.case_id for case in removed]
+        if case_ids:
+            await self._conn.execute(delete(cases).where(cases.c.case_id.in_(case_ids)))
+            await self._conn.execute(delete(case_history).where(case_history.c.case_id.in_(case_ids)))
+            self.seen.extend(removed)
+
 
 # Built once: a statement constructed per call costs more Python than the query takes in PostgreSQL.
 _CASE = select(cases).where(cases.c.case_id == bindparam("case_id"), cases.c.user_id == bindparam("user_id"))

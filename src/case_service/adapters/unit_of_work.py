@@ -8,8 +8,10 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from case_service.adapters.database import Database
+from case_service.adapters.evidence import EvidenceRepository
 from case_service.adapters.history import write_history
 from case_service.adapters.idempotency import SqlIdempotencyStore
+from case_service.adapters.inbox import DeadLetterStore, InboxStore
 from case_service.adapters.outbox import write_events
 from case_service.adapters.repository import CaseRepository
 from case_service.service.context import RequestContext
@@ -33,6 +35,9 @@ class SqlAlchemyUnitOfWork:
         )
         self.cases = CaseRepository(self._conn)
         self.idempotency = SqlIdempotencyStore(self._conn)
+        self.evidence = EvidenceRepository(self._conn)
+        self.inbox = InboxStore(self._conn)
+        self.dead_letters = DeadLetterStore(self._conn)
         return self
 
     async def __aexit__(

@@ -20,7 +20,9 @@ from case_service.domain.errors import (
     InvalidTransition,
     NotFound,
     PreconditionFailed,
+    ReplayFailed,
     ServiceUnavailable,
+    SignatureInvalid,
     Unauthenticated,
 )
 
@@ -30,10 +32,12 @@ logger = logging.getLogger(__name__)
 STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (BadRequest, 400),
     (Unauthenticated, 401),
+    (SignatureInvalid, 401),
     (Forbidden, 403),
     (NotFound, 404),
     (InvalidTransition, 409),
     (ConcurrentModification, 409),
+    (ReplayFailed, 409),
     (PreconditionFailed, 412),
     (IdempotencyKeyReused, 422),
     (InvalidInput, 422),

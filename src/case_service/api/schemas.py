@@ -21,6 +21,7 @@ from case_service.domain.case import (
     Severity,
 )
 from case_service.domain.messages import MESSAGE_CONTENT_MAX_LENGTH, Message, MessageRole
+from case_service.domain.evidence import Evidence
 from case_service.domain.queries import CaseContext, HistoryEntry, RecordedTransition
 
 Title = Annotated[str, StringConstraints(min_length=1, max_length=TITLE_MAX_LENGTH)]
@@ -275,7 +276,7 @@ class HistoryEntryRead(BaseModel):
     version: int = Field(description="The case's version right after this change.")
     event_type: str = Field(
         description="`case.created`, `case.updated` (fields, tags included), `case.status_changed`, "
-        "`case.message.added`."
+        "`case.message.added`, `case.evidence.added`."
     )
     details: dict[str, Any] = Field(
         description="created: the case as created. updated: `changes` — each changed field with `old` and "
@@ -376,6 +377,57 @@ class StatusTransitionRead(BaseModel):
         )
 
 
+class EvidenceRead(BaseModel):
+    """A reference to evidence the Evidence Service holds; fetch the file from that service."""
+
+    evidence_id: str
+    case_id: str
+    file_name: str
+    content_type: str | None
+    size_bytes: int | None
+    uploaded_at: datetime
+    uploaded_by: str | None
+
+    @classmethod
+    def from_domain(cls, evidence: Evidence) -> EvidenceRead:
+        return cls(
+            evidence_id=evidence.evidence_id,
+            case_id=evidence.case_id,
+            file_name=evidence.file_name,
+            content_type=evidence.content_type,
+            size_bytes=evidence.size_bytes,
+            uploaded_at=evidence.uploaded_at,
+            uploaded_by=evidence.uploaded_by,
+        )
+
+
+_EXAMPLE_EVIDENCE: dict[str, Any] = {
+    "evidence_id": "ev_7d4e3f2a9c1b",
+    "case_id": "case_3f2a9c1b7d4e",
+    "file_name": "checkout-pod.log",
+    "content_type": "text/plain",
+    "size_bytes": 48213,
+    "uploaded_at": "2026-11-15T12:40:00Z",
+    "uploaded_by": "user_123",
+}
+
+
+class EvidenceList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"evidence": [_EXAMPLE_EVIDENCE], "total": 1, "limit": 50, "offset": 0}]}
+    )
+
+    evidence: list[EvidenceRead] = Field(description="Oldest upload first.")
+    total: int
+    limit: int
+    offset: int
+
+
+class ContextEvidence(BaseModel):
+    items: list[EvidenceRead] = Field(description="The newest evidence references (at most 50), oldest first.")
+    total: int = Field(description="How many evidence references the case has.")
+
+
 class ContextMessages(BaseModel):
     items: list[MessageRead] = Field(description="The newest messages that fit the bounds, oldest first.")
     total: int = Field(description="How many messages the case holds.")
@@ -414,6 +466,7 @@ class CaseContextRead(BaseModel):
                         "max_messages": 1,
                         "max_chars": 50000,
                     },
+                    "evidence": {"items": [_EXAMPLE_EVIDENCE], "total": 1},
                 }
             ]
         }
@@ -423,6 +476,7 @@ class CaseContextRead(BaseModel):
     tags: list[str]
     status_history: list[StatusTransitionRead] = Field(description="Every status move, oldest first.")
     messages: ContextMessages
+    evidence: ContextEvidence
 
     @classmethod
     def from_domain(cls, context: CaseContext) -> CaseContextRead:
@@ -439,6 +493,10 @@ class CaseContextRead(BaseModel):
                 included_chars=sum(len(message.content) for message in context.messages),
                 max_messages=context.bounds.max_messages,
                 max_chars=context.bounds.max_chars,
+            ),
+            evidence=ContextEvidence(
+                items=[EvidenceRead.from_domain(evidence) for evidence in context.evidence.evidence],
+                total=context.evidence.total,
             ),
         )
 

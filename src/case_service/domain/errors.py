@@ -165,9 +165,3 @@ class SignatureInvalid(DomainError):
     """A signed request's signature is missing, malformed, stale or wrong."""
 
     code = "invalid_signature"
-
-
-class TemporarilyUnavailable(DomainError):
-    """A dependency (the database) failed; the same request may succeed when retried later."""
-
-    code = "temporarily_unavailable"

@@ -12,8 +12,10 @@ from case_service.domain.errors import CaseNotFound
 from case_service.domain.events import FieldChange
 from case_service.domain.messages import Message, new_message_id
 from case_service.domain.queries import (
+    CONTEXT_MAX_EVIDENCE,
     CaseContext,
     ContextBounds,
+    EvidencePage,
     HistoryPage,
     MessagePage,
     TagCount,
@@ -174,6 +176,12 @@ class CaseService:
             await _load(uow, ctx, case_id)
             return await uow.cases.history_of(case_id, limit=limit, offset=offset)
 
+    async def list_evidence(self, ctx: RequestContext, case_id: str, *, limit: int, offset: int) -> EvidencePage:
+        """The evidence linked to the case by `evidence.uploaded` events, oldest upload first."""
+        async with self._uow(ctx, write=False, snapshot=True) as uow:
+            await _load(uow, ctx, case_id)
+            return await uow.evidence.of_case(case_id, limit=limit, offset=offset)
+
     async def reachable_statuses(self, ctx: RequestContext, case_id: str) -> tuple[Case, tuple[CaseStatus, ...]]:
         case = await self.get_case(ctx, case_id)
         return case, allowed_targets(case.status)
@@ -188,7 +196,10 @@ class CaseService:
             case = await _load(uow, ctx, case_id)
             transitions = await uow.cases.transitions_of(case_id)
             messages = await uow.cases.newest_messages(case, bounds)
-        return CaseContext(case=case, status_history=transitions, messages=messages, bounds=bounds)
+            evidence = await uow.evidence.newest_of_case(case_id, CONTEXT_MAX_EVIDENCE)
+        return CaseContext(
+            case=case, status_history=transitions, messages=messages, bounds=bounds, evidence=evidence
+        )
 
     async def change_status(
         self,

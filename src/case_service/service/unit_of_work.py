@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol
 
+from case_service.adapters.evidence import EvidenceRepository
+from case_service.adapters.inbox import DeadLetterStore, InboxStore
 from case_service.adapters.repository import CaseRepository
 from case_service.service.context import RequestContext
 from case_service.service.idempotency import IdempotencyStore
@@ -13,6 +15,9 @@ from case_service.service.idempotency import IdempotencyStore
 class UnitOfWork(Protocol):
     cases: CaseRepository
     idempotency: IdempotencyStore
+    evidence: EvidenceRepository
+    inbox: InboxStore
+    dead_letters: DeadLetterStore
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -27,4 +27,8 @@ class BackgroundWorker(Protocol):
 def background_workers(settings: Settings, database: Database, metrics: Metrics) -> list[BackgroundWorker]:
     """The workers these settings switch on, in start order."""
     workers: list[BackgroundWorker] = []
+    if settings.event_consumer_enabled:
+        from case_service.workers.consumer import build_consumer
+
+        workers.append(build_consumer(settings, database, metrics))
     return workers
