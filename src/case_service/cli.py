@@ -1,15 +1,23 @@
-"""`case-service`: serve the API, migrate the database, export the OpenAPI contract, purge expired
-idempotency keys."""
+"""`case-service`: serve the API, consume platform events, manage dead letters, migrate the
+database, export the OpenAPI contract, purge expired idempotency keys."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from case_service.config import ConfigurationError, Settings, load_settings
+from case_service.domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from case_service.service.platform_events import PlatformEventService
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -21,6 +29,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--port", type=int, help="port (default: PORT, 8003)")
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+
+    commands.add_parser(
+        "consume",
+        help="consume platform events from EVENT_CONSUMER_BROKER until SIGINT/SIGTERM "
+        "(whatever EVENT_CONSUMER_ENABLED says: that switch is for the API process)",
+    )
+
+    dead_letters = commands.add_parser("dead-letters", help="list, replay or delete dead-lettered events")
+    letters = dead_letters.add_subparsers(dest="action", required=True)
+    listing = letters.add_parser("list", help="print dead letters as JSON, newest first")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--offset", type=int, default=0)
+    replay = letters.add_parser("replay", help="apply a dead letter again (through the inbox: once)")
+    replay.add_argument("id", type=int)
+    delete = letters.add_parser("delete", help="discard a dead letter")
+    delete.add_argument("id", type=int)
 
     migrate = commands.add_parser("migrate", help="apply migrations (alembic upgrade)")
     migrate.add_argument("revision", nargs="?", default="head")
@@ -38,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = load_settings()
         if args.command == "serve":
             _serve(settings, args)
+        elif args.command == "consume":
+            asyncio.run(_consume(settings))
+        elif args.command == "dead-letters":
+            asyncio.run(_dead_letters(settings, args))
         elif args.command == "migrate":
             _migrate(settings, args.revision)
         elif args.command == "openapi":
@@ -70,6 +98,67 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         # the lifespan shutdown (workers, then the database pool).
         timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout)),
     )
+
+
+async def _consume(settings: Settings) -> None:
+    from case_service.adapters.database import Database
+    from case_service.adapters.migrations import upgrade_to_head
+    from case_service.main import configure_logging
+    from case_service.observability.metrics import Metrics
+    from case_service.workers.consumer import build_consumer
+
+    configure_logging(settings)
+    database = Database(settings)
+    try:
+        if settings.auto_migrate:
+            await upgrade_to_head(database)
+        consumer = build_consumer(settings, database, Metrics())
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await consumer.start()
+        subjects = ", ".join(settings.event_consumer_subjects)
+        print(f"consuming {subjects} from {settings.event_consumer_broker}", file=sys.stderr)
+        await stopping.wait()
+        await consumer.stop(settings.shutdown_timeout)
+    finally:
+        await database.dispose()
+
+
+async def _dead_letters(settings: Settings, args: argparse.Namespace) -> None:
+    from case_service.api.internal_schemas import DeadLetterRead, EventReceipt
+
+    async with _event_service(settings) as events:
+        try:
+            if args.action == "list":
+                page = await events.dead_letters(limit=max(1, args.limit), offset=max(0, args.offset))
+                letters = [DeadLetterRead.from_domain(dead).model_dump(mode="json") for dead in page.dead_letters]
+                output: Any = {"dead_letters": letters, "total": page.total}
+            elif args.action == "replay":
+                output = EventReceipt.from_domain(await events.replay(args.id)).model_dump(mode="json")
+            else:
+                await events.delete_dead_letter(args.id)
+                output = {"deleted": args.id}
+        except DomainError as exc:
+            print(f"{exc.code}: {exc.message}", file=sys.stderr)
+            raise SystemExit(1) from None
+    print(json.dumps(output, indent=2))
+
+
+@asynccontextmanager
+async def _event_service(settings: Settings) -> AsyncIterator[PlatformEventService]:
+    from case_service.adapters.database import Database
+    from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
+    from case_service.service.cases import utc_now
+    from case_service.service.platform_events import PlatformEventService, event_policy
+
+    database = Database(settings)
+    try:
+        factory = SqlAlchemyUnitOfWorkFactory(database, settings.service_name)
+        yield PlatformEventService(factory, event_policy(settings), utc_now)
+    finally:
+        await database.dispose()
 
 
 def _migrate(settings: Settings, revision: str) -> None:

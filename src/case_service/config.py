@@ -115,7 +115,10 @@ class Settings(BaseSettings):
         description="The inbox's consumer name, shared by every way in (broker, HTTP, replay), and the "
         "durable consumer / queue prefix.",
     )
-    event_consumer_subjects: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_EVENT_SUBJECTS))
+    event_consumer_subjects: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_EVENT_SUBJECTS),
+        description="Comma-separated JetStream subjects / RabbitMQ routing keys to consume.",
+    )
     event_consumer_nats_stream: str = Field(default="PLATFORM_EVENTS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     event_consumer_queue: str = Field(default="fm-case-service.platform-events", min_length=1, max_length=255)
     event_consumer_max_attempts: int = Field(default=5, ge=1, le=100)

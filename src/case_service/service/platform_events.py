@@ -138,7 +138,9 @@ class PlatformEventService:
             if entry.outcome is not Outcome.PENDING:
                 return _duplicate(entry)
             effect = await apply(uow, ctx, now)
-            await uow.inbox.record(entry, outcome=effect.outcome, reason=effect.reason, affected=effect.affected, now=now)
+            await uow.inbox.record(
+                entry, outcome=effect.outcome, reason=effect.reason, affected=effect.affected, now=now
+            )
             await uow.commit()
         return Receipt(event.event_id, event.event_type, effect.outcome, effect.reason, effect.affected)
 

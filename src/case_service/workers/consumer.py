@@ -76,7 +76,8 @@ class EventConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a broker outage must not end the worker
-                logger.warning("event consumer: %s unavailable (%s); retrying in %.1fs", self._subscription.source, exc, delay)
+                source = self._subscription.source
+                logger.warning("event consumer: %s unavailable (%s); retrying in %.1fs", source, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_DELAYS[1])
             else:
