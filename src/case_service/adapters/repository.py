@@ -250,8 +250,8 @@ class CaseRepository:
                 select(cases).where(cases.c.user_id == user_id).order_by(cases.c.seq).limit(limit).with_for_update()
             )
         ).all()
-        tags = await self._tags_of([row.case_id for row in rows])
-        return [_to_case(row, tags[row.case_id]) for row in rows]
+        tags = await tags_of(self._conn, [row.case_id for row in rows])
+        return [case_from_row(row, tags[row.case_id]) for row in rows]
 
     async def remove_many(self, removed: Sequence[Case]) -> None:
         """`remove` for many cases in two statements (a user's deletion goes batch by batch)."""

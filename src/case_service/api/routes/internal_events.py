@@ -78,8 +78,8 @@ async def receive_event(request: Request, settings: SettingsDep, events: Platfor
     body = await request.body()
     secret = settings.event_ingress_secret
     if secret is None:
-        get_operator_context(
-            get_request_context(
+        await get_operator_context(
+            await get_request_context(
                 request,
                 request.headers.get("x-user-id"),
                 request.headers.get("x-user-email"),
