@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -116,7 +117,28 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404 and message == "Not Found":
         message = f"No route matches {request.method} {request.url.path}"
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(request, exc.status_code, message, code, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    documented = _allowed_methods(request) if exc.status_code == 405 else None
+    if documented:
+        headers["Allow"] = ", ".join(documented)
+    return error_response(request, exc.status_code, message, code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str] | None:
+    """The methods the contract documents for the request's path, the most specific template
+    first (`/api/v1/cases/tags` before `/api/v1/cases/{case_id}`); None for an undocumented path.
+
+    Starlette's own `Allow` names only the first route that matched, and here each method of a
+    path is a route of its own.
+    """
+    path = request.url.path
+    candidates = []
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            literal = len(re.sub(r"\{[^/]+?\}", "", template))
+            candidates.append((literal, sorted(method.upper() for method in operations)))
+    return max(candidates)[1] if candidates else None
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -44,23 +44,24 @@ def install_request_guards(app: FastAPI, settings: Settings) -> None:
 
 
 _ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-_GUARD_RESPONSES = {
+_CROSS_CUTTING_RESPONSES = {
     "413": "The body is larger than MAX_REQUEST_BODY_BYTES; nothing was parsed or changed.",
     "429": "Over RATE_LIMIT_PER_MINUTE for this user (only when rate limiting is on); see `Retry-After`.",
+    "503": "The database did not answer in time (`database_unavailable`); nothing changed. Retry later.",
 }
 
 
-def document_guard_responses(schema: dict[str, Any]) -> None:
-    """The guards answer before any route, so the routes do not declare these: add them to the
-    contract (413 where a body is taken, 429 on every `/api/v1` operation)."""
+def document_cross_cutting_responses(schema: dict[str, Any]) -> None:
+    """Answers no route declares because they come from outside it (the guards, the database
+    going away): 413 where a body is taken, 429 and 503 on every `/api/v1` operation."""
     for path, operations in schema.get("paths", {}).items():
         if not path.startswith("/api/v1"):
             continue
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            codes = ["429"] if "requestBody" not in operation else ["413", "429"]
+            codes = ["429", "503"] if "requestBody" not in operation else ["413", "429", "503"]
             for code in codes:
-                responses.setdefault(code, {"description": _GUARD_RESPONSES[code], "content": _ERROR_BODY})
+                responses.setdefault(code, {"description": _CROSS_CUTTING_RESPONSES[code], "content": _ERROR_BODY})
             if "429" in responses:
                 responses["429"]["headers"] = {
                     "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}

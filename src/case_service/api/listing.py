@@ -8,6 +8,7 @@ adds order, page, cursor, total and fields. A parameter added here is accepted b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from case_service.api.cursor import CursorCodec
 from case_service.api.deps import ContextDep, PageDep
@@ -45,7 +46,15 @@ def _time_bound(name: str) -> Any:
     )
 
 
-TimeBound = AwareDatetime | None
+def _iso_8601_only(value: object) -> object:
+    """pydantic also reads a bare number as Unix seconds; the contract promises ISO 8601 only."""
+    if isinstance(value, str) and _BARE_NUMBER.fullmatch(value.strip()):
+        raise ValueError("must be an ISO 8601 date-time with a UTC offset, not a number")
+    return value
+
+
+_BARE_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+TimeBound = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only)] | None
 
 
 async def case_filters(

@@ -165,6 +165,29 @@ class CaseRead(BaseModel):
         )
 
 
+class CaseFields(BaseModel):
+    """A case cut down to the fields a list's `fields=` asked for: `case_id` and any of the others."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: Annotated[str, Field(pattern=CASE_ID_PATTERN)]
+    user_id: str | None = None
+    session_id: str | None = None
+    title: str | None = None
+    description: str | None = None
+    status: CaseStatus | None = None
+    severity: Severity | None = None
+    category: Category | None = None
+    metadata: dict[str, Any] | None = None
+    tags: list[str] | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    version: int | None = None
+    message_count: int | None = None
+    last_activity_at: datetime | None = None
+
+
 class CaseList(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -181,7 +204,9 @@ class CaseList(BaseModel):
         }
     )
 
-    cases: list[CaseRead] = Field(description="With `fields=`, each case holds only those fields (and `case_id`).")
+    cases: list[CaseRead | CaseFields] = Field(
+        description="Whole cases; with `fields=`, each case holds only those fields (and `case_id`)."
+    )
     total: int | None = Field(
         description="How many cases match, over all pages: only with `include_total=true`, else null "
         "(counting every match is not free at scale)."
