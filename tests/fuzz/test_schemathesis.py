@@ -106,6 +106,19 @@ UNREACHED_BY_FUZZING = {
 }
 
 
+# Operations whose success the fuzzer cannot reach, by path prefix, and where it is proven instead.
+UNREACHED_SUCCESS = {
+    "/internal/v1/": "needs the operator role (admin or platform-service), a signed event or a stored dead "
+    "letter: tests/api/test_event_handlers.py, test_event_ingress_signature.py, test_dead_letters.py",
+}
+
+
+def _explained(path: str, code: str) -> bool:
+    if code in UNREACHED_BY_FUZZING:
+        return True
+    return code.startswith("2") and any(path.startswith(prefix) for prefix in UNREACHED_SUCCESS)
+
+
 def test_every_documented_status_code_was_reached_or_is_explained() -> None:
     if not SEEN:
         pytest.skip("run together with the fuzzing test above")
@@ -115,6 +128,6 @@ def test_every_documented_status_code_was_reached_or_is_explained() -> None:
         for method, operation in operations.items():
             seen = SEEN.get((method.upper(), path), set())
             for code in operation["responses"]:
-                if code not in seen and code not in UNREACHED_BY_FUZZING:
+                if code not in seen and not _explained(path, code):
                     unexplained.append(f"{method.upper()} {path} {code}")
     assert not unexplained, f"documented but neither reached nor explained: {unexplained}"
