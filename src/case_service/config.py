@@ -92,12 +92,32 @@ class Settings(BaseSettings):
         description="Seconds a graceful shutdown gives in-flight requests, then each background worker.",
     )
 
-    @field_validator("log_format", mode="before")
-    @classmethod
-    def _lower_log_format(cls, value: object) -> object:
-        if isinstance(value, str):
-            return value.strip().lower() or None
-        return value
+    # The outbox relay: drains `event_outbox` to the publisher below.
+    outbox_relay_enabled: bool = Field(default=True, description="Run the outbox relay inside the API process.")
+    event_publisher: Literal["log", "nats", "rabbitmq", "webhook"] = "log"
+    outbox_batch_size: int = Field(default=2000, ge=1, le=50_000, description="Events read per relay cycle.")
+    outbox_case_batch_size: int = Field(
+        default=50, ge=1, le=10_000, description="Events of one case taken per cycle (published one after another)."
+    )
+    outbox_publish_concurrency: int = Field(default=200, ge=1, le=10_000, description="Cases published at once.")
+    outbox_poll_interval: float = Field(default=1.0, gt=0, le=300, description="Seconds between polls without a wake-up.")
+    outbox_publish_timeout: float = Field(default=5.0, gt=0, le=120, description="Seconds before a publish counts as failed.")
+    outbox_retry_base_delay: float = Field(default=0.5, gt=0, le=3600)
+    outbox_retry_max_delay: float = Field(default=60.0, gt=0, le=86_400)
+    outbox_leader_check_interval: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between a standby's tries to lead and the leader's health checks."
+    )
+    outbox_retention_seconds: float = Field(default=7 * 24 * 3600, ge=0, description="Keep published rows this long.")
+    outbox_purge_interval: float = Field(default=60.0, gt=0, le=86_400)
+    outbox_purge_batch_size: int = Field(default=1000, ge=1, le=100_000)
+
+    # The publishers' own settings (NATS_URL, RABBITMQ_URL, RABBITMQ_EXCHANGE: see Brokers below).
+    nats_stream: str = Field(default="CASE_EVENTS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    nats_subject_prefix: str = Field(
+        default="", pattern=r"^([A-Za-z0-9_-]+\.)*$", description="Prepended to every subject, e.g. `staging.`."
+    )
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
 
     # Brokers. The outbox relay publishes through them and the event consumer reads from them.
     nats_url: str = Field(default="nats://127.0.0.1:4222", min_length=1)
@@ -153,6 +173,13 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters (or unset)")
         return value
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
@@ -197,6 +224,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"DEFAULT_PAGE_SIZE ({self.default_page_size}) must not exceed MAX_PAGE_SIZE ({self.max_page_size})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _publisher_is_complete(self) -> Settings:
+        if self.event_publisher == "webhook":
+            if not self.webhook_url or not self.webhook_url.startswith(("http://", "https://")):
+                raise ValueError("WEBHOOK_URL must be an http(s) URL when EVENT_PUBLISHER=webhook")
+            if not self.webhook_secret or len(self.webhook_secret) < 16:
+                raise ValueError("WEBHOOK_SECRET of at least 16 characters is required when EVENT_PUBLISHER=webhook")
+        if self.outbox_retry_base_delay > self.outbox_retry_max_delay:
+            raise ValueError("OUTBOX_RETRY_BASE_DELAY must not exceed OUTBOX_RETRY_MAX_DELAY")
         return self
 
     @property
