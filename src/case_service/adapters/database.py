@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import event, text
@@ -38,6 +38,7 @@ class Database:
         self.is_sqlite = self.url.startswith(SQLITE_DRIVER)
         self.engine: AsyncEngine = _create_engine(settings, self.url)
         self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._outbox_listeners: list[Callable[[], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -74,6 +75,17 @@ class Database:
             if exc.connection_invalidated:
                 raise _unavailable(exc) from exc
             raise
+
+    def on_outbox_written(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` after each commit that wrote outbox rows through this object (the
+        in-process wake-up of a relay; other processes learn of them by NOTIFY or by polling).
+        Returns the function that unsubscribes."""
+        self._outbox_listeners.append(listener)
+        return lambda: self._outbox_listeners.remove(listener)
+
+    def outbox_written(self) -> None:
+        for listener in list(self._outbox_listeners):
+            listener()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

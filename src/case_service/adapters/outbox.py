@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from case_service.adapters.tables import event_outbox
@@ -17,6 +17,9 @@ from case_service.service.context import RequestContext
 SCHEMA_VERSION = "1.0.0"
 CHANNEL_VERSION = "v1"
 AGGREGATE_TYPE = "case"
+# PostgreSQL NOTIFY channel that wakes the relays. Sent inside the writing transaction, PostgreSQL
+# delivers it at commit (and never for a rolled-back one).
+NOTIFY_CHANNEL = "case_outbox"
 
 
 def channel_for(event_type: str) -> str:
@@ -83,3 +86,5 @@ async def write_events(
             }
         )
     await conn.execute(insert(event_outbox), rows)
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})

@@ -55,6 +55,8 @@ class SqlAlchemyUnitOfWork:
         await self._conn.commit()
         for case in touched:
             case.events.clear()
+        if events:
+            self._database.outbox_written()
 
 
 class SqlAlchemyUnitOfWorkFactory:
