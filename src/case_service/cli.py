@@ -1,5 +1,5 @@
-"""`case-service`: serve the API, consume platform events, manage dead letters, migrate the
-database, export the OpenAPI contract, purge expired idempotency keys."""
+"""`case-service`: serve the API, run the outbox relay, consume platform events, manage dead letters,
+migrate the database, export the OpenAPI contract, purge expired idempotency keys."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     migrate = commands.add_parser("migrate", help="apply migrations (alembic upgrade)")
     migrate.add_argument("revision", nargs="?", default="head")
 
+    commands.add_parser("relay", help="run the outbox relay alone (publishes to EVENT_PUBLISHER)")
+
     openapi = commands.add_parser("openapi", help="print or write the OpenAPI contract as YAML")
     openapi.add_argument("--output", type=Path, help="write here instead of standard output")
 
@@ -68,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             asyncio.run(_dead_letters(settings, args))
         elif args.command == "migrate":
             _migrate(settings, args.revision)
+        elif args.command == "relay":
+            _relay(settings)
         elif args.command == "openapi":
             _openapi(args.output)
         elif args.command == "purge-idempotency-keys":
@@ -169,6 +173,14 @@ def _migrate(settings: Settings, revision: str) -> None:
     config = alembic_config(settings)
     config.attributes["skip_logging"] = False
     command.upgrade(config, revision)
+
+
+def _relay(settings: Settings) -> None:
+    from case_service.main import configure_logging
+    from case_service.workers.relay import run_standalone
+
+    configure_logging(settings)
+    asyncio.run(run_standalone(settings))
 
 
 def _openapi(output: Path | None) -> None:

@@ -27,6 +27,11 @@ class BackgroundWorker(Protocol):
 def background_workers(settings: Settings, database: Database, metrics: Metrics) -> list[BackgroundWorker]:
     """The workers these settings switch on, in start order."""
     workers: list[BackgroundWorker] = []
+    # The relay starts first and stops last, after the consumer's final writes reached the outbox.
+    if settings.outbox_relay_enabled:
+        from case_service.workers.relay import OutboxRelay
+
+        workers.append(OutboxRelay(settings, database, metrics))
     if settings.event_consumer_enabled:
         from case_service.workers.consumer import build_consumer
 

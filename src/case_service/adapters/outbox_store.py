@@ -1,0 +1,239 @@
+"""Reading and marking the transactional outbox: the relay's queries, the purge and the stats.
+
+Pending rows are found by `published_at IS NULL`, never by "ids above the last one seen": ids are
+handed out when a row is inserted, and a transaction that inserted early may commit late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from case_service.adapters.database import Database
+from case_service.adapters.tables import event_outbox as outbox
+
+_pending = outbox.c.published_at.is_(None)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    event_id: str
+    event_type: str
+    aggregate_id: str
+    aggregate_version: int
+    envelope: dict[str, Any]
+    headers: dict[str, str]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class PublishFailure:
+    row_id: int
+    attempts: int
+    error: str
+    next_attempt_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingSummary:
+    pending: int
+    oldest_pending_age_seconds: float | None
+    # Pending events whose publication failed at least once (waiting for their retry).
+    failing: int
+
+
+@dataclass(frozen=True)
+class OutboxStats(PendingSummary):
+    # Published rows still kept (OUTBOX_RETENTION_SECONDS), not all ever published.
+    published: int
+    last_error: dict[str, Any] | None
+
+
+class OutboxStore:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def fetch_due(self, now: datetime, *, max_events: int, per_case: int) -> list[OutboxRow]:
+        """The next events to publish (each case's in version order after `by_case`).
+
+        Cases are taken oldest head first. A case is taken only when its head (its lowest pending
+        version) is due: a head waiting for its retry holds back the rest of its case. Up to
+        `per_case` consecutive events of each case are returned, `max_events` in all.
+        """
+        heads = (
+            select(outbox.c.aggregate_type, outbox.c.aggregate_id, func.min(outbox.c.aggregate_version).label("head"))
+            .where(_pending)
+            .group_by(outbox.c.aggregate_type, outbox.c.aggregate_id)
+            .subquery("heads")
+        )
+        head_row = outbox.alias("head_row")
+        due_cases = (
+            select(head_row.c.aggregate_id)
+            .join(
+                heads,
+                and_(
+                    heads.c.aggregate_type == head_row.c.aggregate_type,
+                    heads.c.aggregate_id == head_row.c.aggregate_id,
+                    heads.c.head == head_row.c.aggregate_version,
+                ),
+            )
+            .where(or_(head_row.c.next_attempt_at.is_(None), head_row.c.next_attempt_at <= now))
+            .order_by(head_row.c.id)
+            .limit(max_events)
+        )
+        ranked = (
+            select(
+                outbox.c.id,
+                outbox.c.event_id,
+                outbox.c.event_type,
+                outbox.c.aggregate_id,
+                outbox.c.aggregate_version,
+                outbox.c.envelope,
+                outbox.c.headers,
+                outbox.c.attempts,
+                func.row_number()
+                .over(partition_by=outbox.c.aggregate_id, order_by=outbox.c.aggregate_version)
+                .label("rank"),
+            )
+            .where(_pending, outbox.c.aggregate_id.in_(due_cases.scalar_subquery()))
+            .subquery("ranked")
+        )
+        query = (
+            select(ranked)
+            .where(ranked.c.rank <= per_case)
+            # Breadth first: every case's head, then every second event, ... so a cut leaves each
+            # case with an unbroken prefix and a long case cannot crowd out the others.
+            .order_by(ranked.c.rank, ranked.c.aggregate_id)
+            .limit(max_events)
+        )
+        async with self._database.connection(write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            OutboxRow(
+                id=row.id,
+                event_id=row.event_id,
+                event_type=row.event_type,
+                aggregate_id=row.aggregate_id,
+                aggregate_version=row.aggregate_version,
+                envelope=row.envelope,
+                headers=row.headers,
+                attempts=row.attempts,
+            )
+            for row in rows
+        ]
+
+    async def settle(self, published: Sequence[int], failures: Sequence[PublishFailure], now: datetime) -> None:
+        """Record one cycle's outcome in one transaction: published rows in one UPDATE, failures each."""
+        if not published and not failures:
+            return
+        async with self._database.connection(write=True) as conn:
+            if published:
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_(list(published)))
+                    .values(published_at=now, attempts=outbox.c.attempts + 1, next_attempt_at=None)
+                )
+            if failures:
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == bindparam("row_id"))
+                    .values(
+                        attempts=bindparam("attempts"),
+                        last_error=bindparam("error"),
+                        next_attempt_at=bindparam("next_attempt_at"),
+                    ),
+                    [
+                        {
+                            "row_id": failure.row_id,
+                            "attempts": failure.attempts,
+                            "error": failure.error,
+                            "next_attempt_at": failure.next_attempt_at,
+                        }
+                        for failure in failures
+                    ],
+                )
+            await conn.commit()
+
+    async def next_retry_at(self) -> datetime | None:
+        """When the earliest held-back event becomes due again (None when none waits)."""
+        async with self._database.connection(write=False) as conn:
+            return (await conn.execute(select(func.min(outbox.c.next_attempt_at)).where(_pending))).scalar_one()
+
+    async def purge_published(self, older_than: datetime, batch_size: int) -> int:
+        """Delete published rows older than `older_than`, `batch_size` per transaction. Pending
+        rows are never touched. Returns how many were deleted."""
+        deleted = 0
+        while True:
+            batch = (
+                select(outbox.c.id)
+                .where(outbox.c.published_at.is_not(None), outbox.c.published_at < older_than)
+                .limit(batch_size)
+            )
+            async with self._database.connection(write=True) as conn:
+                result = await conn.execute(delete(outbox).where(outbox.c.id.in_(batch.scalar_subquery())))
+                await conn.commit()
+            deleted += result.rowcount or 0
+            if (result.rowcount or 0) < batch_size:
+                return deleted
+
+    async def pending_summary(self, now: datetime) -> PendingSummary:
+        """Cheap (the pending rows only): for gauges and readiness."""
+        async with self._database.connection(write=False) as conn:
+            return await _pending_summary(conn, now)
+
+    async def stats(self, now: datetime) -> OutboxStats:
+        async with self._database.connection(write=False, snapshot=True) as conn:
+            summary = await _pending_summary(conn, now)
+            published = (
+                await conn.execute(select(func.count()).where(outbox.c.published_at.is_not(None)))
+            ).scalar_one()
+            last = (
+                await conn.execute(
+                    select(
+                        outbox.c.event_id,
+                        outbox.c.aggregate_id,
+                        outbox.c.attempts,
+                        outbox.c.last_error,
+                        outbox.c.next_attempt_at,
+                    )
+                    .where(_pending, outbox.c.last_error.is_not(None))
+                    .order_by(outbox.c.next_attempt_at.desc())
+                    .limit(1)
+                )
+            ).first()
+        return OutboxStats(
+            pending=summary.pending,
+            oldest_pending_age_seconds=summary.oldest_pending_age_seconds,
+            failing=summary.failing,
+            published=int(published),
+            last_error=None
+            if last is None
+            else {
+                "event_id": last.event_id,
+                "aggregate_id": last.aggregate_id,
+                "attempts": last.attempts,
+                "error": last.last_error,
+                "next_attempt_at": last.next_attempt_at.isoformat() if last.next_attempt_at else None,
+            },
+        )
+
+
+async def _pending_summary(conn: AsyncConnection, now: datetime) -> PendingSummary:
+    pending, oldest, failing = (
+        await conn.execute(
+            select(func.count(), func.min(outbox.c.created_at), func.count().filter(outbox.c.attempts > 0)).where(
+                _pending
+            )
+        )
+    ).one()
+    return PendingSummary(
+        pending=int(pending),
+        oldest_pending_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest is not None else None,
+        failing=int(failing),
+    )
