@@ -34,6 +34,7 @@ from case_service.api.routes import (
     listing,
     messages,
     metrics,
+    outbox,
     tags,
     users,
 )
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.include_router(evidence.router)
     app.include_router(users.router)
     app.include_router(internal_events.router)
+    app.include_router(outbox.router)
     app.openapi = lambda: _openapi_with_one_error_body(app)  # type: ignore[method-assign]
     return app
 

@@ -14,6 +14,7 @@ from case_service.domain.errors import BadRequest, Forbidden, InvalidInput, Unau
 from case_service.service.case_queries import CaseQueryService
 from case_service.service.cases import CaseService
 from case_service.service.context import Actor, RequestContext
+from case_service.workers.relay import OutboxRelay
 
 USER_ID_MAX_LENGTH = 128
 USER_ID_PATTERN = r"^[A-Za-z0-9._@:+|\-]+$"
@@ -35,6 +36,12 @@ async def get_case_service(request: Request) -> CaseService:
 async def get_case_queries(request: Request) -> CaseQueryService:
     service: CaseQueryService = request.app.state.case_queries
     return service
+
+
+def local_relay(request: Request) -> OutboxRelay | None:
+    """This process's outbox relay, when OUTBOX_RELAY_ENABLED started one."""
+    workers = getattr(request.app.state, "workers", [])
+    return next((worker for worker in workers if isinstance(worker, OutboxRelay)), None)
 
 
 async def get_request_context(

@@ -557,3 +557,30 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str
     checks: dict[str, Any]
+
+
+class OutboxLastError(BaseModel):
+    event_id: str
+    aggregate_id: str
+    attempts: int
+    error: str | None
+    next_attempt_at: str | None = Field(description="When the relay tries this event again.")
+
+
+class RelayStatus(BaseModel):
+    active: str | None = Field(
+        description="The relay publishing for this database now (its identity: service/host/pid/nonce), or null."
+    )
+    this_process: dict[str, Any] | None = Field(
+        description="This process's relay: its identity, whether it leads, its publisher and its last error; "
+        "null when OUTBOX_RELAY_ENABLED is off here."
+    )
+
+
+class OutboxStatsRead(BaseModel):
+    pending: int = Field(description="Events written but not yet published.")
+    oldest_pending_age_seconds: float | None = Field(description="Age of the oldest pending event; null when none.")
+    failing: int = Field(description="Pending events whose publication failed at least once (waiting to retry).")
+    published: int = Field(description="Published events still kept (see OUTBOX_RETENTION_SECONDS).")
+    last_error: OutboxLastError | None = Field(description="The latest failure of a still-pending event.")
+    relay: RelayStatus
