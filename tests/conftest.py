@@ -9,6 +9,7 @@ tests are skipped with the reason, unless CASE_TEST_REQUIRE_POSTGRES=1 (as in CI
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -17,15 +18,20 @@ from datetime import datetime
 from pathlib import Path
 
 import asyncpg
+import nats
 import pytest
 from alembic import command
+from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from nats.js.errors import NotFoundError
 from sqlalchemy import text
 
 from case_service.adapters.migrations import alembic_config
 from case_service.config import Settings
 from case_service.main import create_app
 from case_service.service.cases import utc_now
+from tests.jetstream import TestStream
+from tests.brokers import NATS_URL, RABBITMQ_URL, require_broker
 
 POSTGRES_ADMIN_URL = os.environ.get("CASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("CASE_TEST_REQUIRE_POSTGRES") == "1"
@@ -33,6 +39,9 @@ BACKENDS = ["sqlite", "postgresql"]
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
+    """Test settings. The outbox relay is off unless a test turns it on (OUTBOX_RELAY_ENABLED), so
+    tests that read `event_outbox` see their rows stay pending."""
+    overrides.setdefault("outbox_relay_enabled", False)
     return Settings(  # type: ignore[call-arg]
         _env_file=None, database_url=database_url, auto_migrate=False, environment="test", **overrides
     )
@@ -127,13 +136,20 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
-@pytest.fixture
-async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[object]:
-    application = create_app(settings, clock=clock)
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings, clock: FrozenClock | None = None) -> AsyncIterator[FastAPI]:
+    """An app through its lifespan, on empty tables (the PostgreSQL database is shared by the run)."""
+    application = create_app(settings, clock=clock or FrozenClock())
     async with application.router.lifespan_context(application):
         database = application.state.database
         if database.dialect == "postgresql":
             await _empty_tables(database)
+        yield application
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[FastAPI]:
+    async with running_app(settings, clock) as application:
         yield application
 
 
@@ -161,6 +177,29 @@ def client_for(app: object, user_id: str | None = "alice", **headers: str) -> As
 async def client(app: object) -> AsyncIterator[AsyncClient]:
     async with client_for(app) as c:
         yield c
+
+
+@pytest.fixture
+def nats_url() -> str:
+    require_broker("nats")
+    return NATS_URL
+
+
+@pytest.fixture
+def rabbitmq_url() -> str:
+    require_broker("rabbitmq")
+    return RABBITMQ_URL
+
+
+@pytest.fixture
+async def jetstream(nats_url: str) -> AsyncIterator[TestStream]:
+    """A JetStream stream and subject prefix of this test's own, deleted after it."""
+    connection = await nats.connect(nats_url)
+    stream = TestStream(connection.jetstream(), nats_url)
+    yield stream
+    with contextlib.suppress(NotFoundError):
+        await connection.jetstream().delete_stream(stream.name)
+    await connection.close()
 
 
 @pytest.fixture
