@@ -2,61 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from sqlalchemy import select
 
-from case_service.adapters.database import Database
-from case_service.adapters.outbox_store import OutboxStore
-from case_service.adapters.tables import event_outbox
 from case_service.config import Settings
 from case_service.main import create_app
 from case_service.workers.relay import OutboxRelay
 from tests.api.helpers import create, post_message
 from tests.brokers import eventually
 from tests.conftest import client_for
+from tests.integration.relays import nothing_pending, outbox_rows, relay_settings, start_relay
 from tests.jetstream import TestStream
-
-
-def relay_settings(settings: Settings, **overrides: Any) -> Settings:
-    """Fast retries and checks, so outage tests wait seconds, not minutes."""
-    values: dict[str, Any] = {
-        "outbox_retry_base_delay": 0.05,
-        "outbox_retry_max_delay": 0.3,
-        "outbox_leader_check_interval": 0.2,
-        "outbox_publish_timeout": 1.0,
-        **overrides,
-    }
-    return settings.model_copy(update=values)
-
-
-async def outbox_rows(database: Database) -> list[Any]:
-    async with database.connection(write=False) as conn:
-        return list((await conn.execute(select(event_outbox).order_by(event_outbox.c.id))).all())
-
-
-async def nothing_pending(database: Database) -> bool:
-    return (await OutboxStore(database).pending_summary(datetime.now(UTC))).pending == 0
-
-
-@pytest.fixture
-async def running_relays(app: FastAPI) -> AsyncIterator[list[OutboxRelay]]:
-    """Relays a test starts; each is stopped after it, whatever happened."""
-    relays: list[OutboxRelay] = []
-    yield relays
-    for relay in relays:
-        await relay.stop(5)
-
-
-async def start_relay(relays: list[OutboxRelay], relay: OutboxRelay) -> OutboxRelay:
-    await relay.start()
-    relays.append(relay)
-    return relay
 
 
 async def test_every_change_reaches_jetstream_once_in_version_order_with_cloudevents_headers(

@@ -43,6 +43,13 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def retry_delay(attempts: int, settings: Settings) -> float:
+    """Exponential backoff capped at OUTBOX_RETRY_MAX_DELAY, with "equal jitter": half the delay is
+    fixed, half random, so the failed events of many cases do not all retry in lockstep."""
+    full = min(settings.outbox_retry_max_delay, settings.outbox_retry_base_delay * 2 ** min(attempts - 1, 30))
+    return full / 2 + random.uniform(0, full / 2)
+
+
 class OutboxRelay:
     name = "outbox-relay"
 
@@ -82,16 +89,15 @@ class OutboxRelay:
         """Let the current cycle finish (and mark what it published) within `timeout`, then leave."""
         self._stopping.set()
         self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=timeout)
-            except TimeoutError:
+        task, self._task = self._task, None
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+            if not done:
                 logger.warning("outbox relay did not finish its cycle within %gs; cancelled", timeout)
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
-            except Exception:
-                logger.exception("outbox relay ended with an error")
-            self._task = None
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            elif not task.cancelled() and task.exception() is not None:
+                logger.error("outbox relay had ended with %r", task.exception())
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -105,13 +111,21 @@ class OutboxRelay:
     async def _run(self) -> None:
         check = self._settings.outbox_leader_check_interval
         while not self._stopping.is_set():
-            if not await self._leadership.try_acquire():
+            try:
+                acquired = await self._leadership.try_acquire()
+            except Exception as exc:
+                logger.warning("outbox relay cannot take the leadership: %s: %s", type(exc).__name__, exc)
+                acquired = False
+            if not acquired:
                 await self._pause(check)
                 continue
             logger.info("outbox relay %s leads (publisher: %s)", self.identity, self.publisher.name)
             self._set_leader(True)
             try:
                 await self._lead()
+            except Exception as exc:  # never let one bad moment end the relay for good
+                self._note_error(f"relay: {type(exc).__name__}: {exc}")
+                logger.exception("outbox relay failed while leading")
             finally:
                 self._set_leader(False)
                 await self._leadership.release()
@@ -196,19 +210,15 @@ class OutboxRelay:
             "publishing %s (%s v%d) failed, attempt %d: %s",
             row.event_id, row.aggregate_id, row.aggregate_version, attempts, error,
         )
-        return PublishFailure(row.id, attempts, error, _utc_now() + timedelta(seconds=self.retry_delay(attempts)))
-
-    def retry_delay(self, attempts: int) -> float:
-        """Exponential backoff capped at OUTBOX_RETRY_MAX_DELAY, with "equal jitter": half the
-        delay is fixed, half random, so failed events of many cases do not retry in lockstep."""
-        settings = self._settings
-        delay = min(settings.outbox_retry_max_delay, settings.outbox_retry_base_delay * 2 ** min(attempts - 1, 30))
-        return delay / 2 + random.uniform(0, delay / 2)
+        return PublishFailure(row.id, attempts, error, _utc_now() + timedelta(seconds=retry_delay(attempts, self._settings)))
 
     async def _wait_for_work(self) -> None:
         timeout = self._settings.outbox_poll_interval
         if self._next_retry_known:
-            due = await self._store.next_retry_at()
+            try:
+                due = await self._store.next_retry_at()
+            except Exception:  # the next cycle reports the database problem
+                due = None
             if due is None:
                 self._next_retry_known = False
             else:

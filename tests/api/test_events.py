@@ -1,0 +1,160 @@
+"""Each mutating call writes exactly its events, in its transaction, valid against the AsyncAPI contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient, Response
+from sqlalchemy import select
+
+from case_service.adapters import unit_of_work
+from case_service.adapters.tables import case_history, cases, event_outbox
+from case_service.domain import events as domain_events
+from tests.api.helpers import count_rows
+from tests.conftest import client_for
+from tests.event_contract import assert_valid_event, channel_addresses, contract
+
+
+class OutboxWatch:
+    """The outbox rows written since the last look."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        self._seen: set[int] = set()
+
+    async def new(self) -> list[Any]:
+        async with self._app.state.database.connection(write=False) as conn:
+            rows = (await conn.execute(select(event_outbox).order_by(event_outbox.c.id))).all()
+        fresh = [row for row in rows if row.id not in self._seen]
+        self._seen |= {row.id for row in fresh}
+        for row in fresh:
+            assert_valid_event(row.envelope, row.headers)
+        return fresh
+
+
+def events_of(rows: list[Any]) -> list[tuple[str, int]]:
+    return [(row.event_type, row.aggregate_version) for row in rows]
+
+
+async def test_every_mutating_call_writes_exactly_its_events_valid_against_the_contract(app: FastAPI) -> None:
+    watch = OutboxWatch(app)
+    async with client_for(app, "alice", **{"X-Correlation-ID": "corr-alice-1"}) as alice:
+        created = await alice.post(
+            "/api/v1/cases", json={"title": "Checkout slow", "tags": ["DB"], "session_id": "s-1", "metadata": {"k": 1}}
+        )
+        assert created.status_code == 201
+        case_id = created.json()["case_id"]
+        [row] = await watch.new()
+        assert events_of([row]) == [("case.created", 1)]
+        envelope = row.envelope
+        assert envelope["correlation_id"] == created.headers["X-Correlation-ID"] == "corr-alice-1"
+        assert envelope["aggregate_id"] == case_id
+        assert envelope["producer"] == "fm-case-service"
+        assert envelope["schema_version"] == "1.0.0"
+        payload = envelope["payload"]
+        assert {k: payload[k] for k in ("case_id", "title", "tags", "session_id", "metadata", "status", "version")} == {
+            "case_id": case_id,
+            "title": "Checkout slow",
+            "tags": ["db"],
+            "session_id": "s-1",
+            "metadata": {"k": 1},
+            "status": "active",
+            "version": 1,
+        }
+
+        async def call(method: str, path: str, expected_status: int, **kwargs: Any) -> list[Any]:
+            response: Response = await alice.request(method, f"/api/v1/cases/{case_id}{path}", **kwargs)
+            assert response.status_code == expected_status, response.text
+            return await watch.new()
+
+        [row] = await call("PUT", "", 200, json={"title": "Checkout very slow", "severity": "high", "description": ""})
+        assert events_of([row]) == [("case.updated", 2)]
+        assert row.envelope["payload"]["changes"] == {
+            "title": {"old": "Checkout slow", "new": "Checkout very slow"},
+            "severity": {"old": "medium", "new": "high"},
+        }
+        assert await call("PUT", "", 200, json={"severity": "high"}) == []  # no change, no event
+        assert await call("PUT", "", 422, json={"severity": "extreme"}) == []
+
+        [row] = await call("POST", "/tags", 200, json={"tags": ["Outage", "db"]})
+        assert events_of([row]) == [("case.updated", 3)]
+        assert row.envelope["payload"]["changes"] == {"tags": {"old": ["db"], "new": ["db", "outage"]}}
+        assert await call("POST", "/tags", 200, json={"tags": ["outage"]}) == []
+        [row] = await call("DELETE", "/tags/DB", 200)
+        assert row.envelope["payload"]["changes"] == {"tags": {"old": ["db", "outage"], "new": ["outage"]}}
+        assert await call("DELETE", "/tags/db", 200) == []
+
+        [row] = await call("POST", "/status", 200, json={"status": "investigating", "reason": "Reproduced"})
+        assert events_of([row]) == [("case.status_changed", 5)]
+        assert row.envelope["payload"] == {
+            "case_id": case_id,
+            "user_id": "alice",
+            "from_status": "active",
+            "to_status": "investigating",
+            "reason": "Reproduced",
+        }
+        assert await call("POST", "/status", 409, json={"status": "archived"}) == []
+
+        [row] = await call("POST", "/messages", 201, json={"role": "user", "content": "secret token abc"})
+        assert events_of([row]) == [("case.message.added", 6)]
+        assert row.envelope["payload"]["content_length"] == len("secret token abc")
+        assert "secret token abc" not in str(row.envelope)  # a reference, not the content
+
+        async with client_for(app, "mallory") as mallory:
+            assert (await mallory.delete(f"/api/v1/cases/{case_id}")).status_code == 404
+        assert await watch.new() == []
+
+        [row] = await call("DELETE", "", 204)
+        assert events_of([row]) == [("case.deleted", 7)]
+        assert row.envelope["payload"] == {"case_id": case_id, "user_id": "alice", "reason": "user_request"}
+        assert row.headers["ce-subject"] == case_id
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [({"X-Request-ID": "req-42"}, "req-42"), ({"X-Correlation-ID": "c-7", "X-Request-ID": "req-9"}, "c-7")],
+)
+async def test_the_event_carries_the_correlation_id_the_response_echoes(
+    app: FastAPI, headers: dict[str, str], expected: str
+) -> None:
+    watch = OutboxWatch(app)
+    async with client_for(app, "alice", **headers) as alice:
+        response = await alice.post("/api/v1/cases", json={"title": "Traced"})
+    assert response.headers["X-Correlation-ID"] == expected
+    [row] = await watch.new()
+    assert row.envelope["correlation_id"] == expected
+
+
+async def test_a_generated_correlation_id_is_echoed_and_carried(app: FastAPI, client: AsyncClient) -> None:
+    watch = OutboxWatch(app)
+    response = await client.post("/api/v1/cases", json={"title": "Untraced"})
+    [row] = await watch.new()
+    assert row.envelope["correlation_id"] == response.headers["X-Correlation-ID"]
+    assert len(response.headers["X-Correlation-ID"]) >= 16
+
+
+async def test_a_change_that_fails_after_writing_its_event_leaves_neither(
+    app: FastAPI, client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox row is inserted, then the history write fails in the same transaction: the
+    rollback takes the case and its event with it (no event for a change that did not happen)."""
+
+    async def failing_history(*_args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(unit_of_work, "write_history", failing_history)
+    response = await client.post("/api/v1/cases", json={"title": "Never happened"})
+    assert response.status_code == 500
+    assert await count_rows(app, cases) == 0
+    assert await count_rows(app, event_outbox) == 0
+    assert await count_rows(app, case_history) == 0
+
+
+def test_the_contract_has_a_versioned_channel_and_schema_for_every_domain_event() -> None:
+    document = contract()
+    assert document["asyncapi"].startswith("3.")
+    event_types = {cls.event_type for cls in vars(domain_events).values() if isinstance(cls, type) and issubclass(cls, domain_events.DomainEvent) and cls is not domain_events.DomainEvent}
+    assert event_types == {"case.created", "case.updated", "case.status_changed", "case.message.added", "case.deleted"}
+    assert channel_addresses() == {event_type: f"{event_type}.v1" for event_type in event_types}
