@@ -42,6 +42,9 @@ class TestStream:
             return 0
         return int(info.state.messages)
 
+    async def holds(self, expected: int) -> bool:
+        return await self.count() == expected
+
     async def messages(self) -> list[Received]:
         """Every message the stream holds, in stream order."""
         received = []

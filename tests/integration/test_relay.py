@@ -69,10 +69,10 @@ async def test_an_idle_relay_publishes_a_new_event_without_waiting_for_its_poll(
         relay_settings(settings, outbox_poll_interval=60), database, app.state.metrics, publisher=jetstream.publisher()
     )
     await start_relay(running_relays, relay)
-    await eventually(lambda: _true(relay.is_leader), what="the relay to lead")
+    await eventually(lambda: relay.is_leader, what="the relay to lead")
     await create(client, title="Wake up")
     # Polling every 60 s cannot explain delivery within 5 s: the commit woke the relay.
-    await eventually(lambda: _count_is(jetstream, 1), timeout=5, what="the event on the stream")
+    await eventually(lambda: jetstream.holds(1), timeout=5, what="the event on the stream")
 
 
 @pytest.mark.postgres_only
@@ -89,17 +89,9 @@ async def test_postgres_notify_wakes_a_relay_in_another_process(
         publisher=jetstream.publisher(),
     )
     await start_relay(running_relays, relay)
-    await eventually(lambda: _true(relay.is_leader), what="the relay to lead")
+    await eventually(lambda: relay.is_leader, what="the relay to lead")
     other_replica = create_app(settings)
     async with other_replica.router.lifespan_context(other_replica):
         async with client_for(other_replica) as writer:
             await create(writer, title="From elsewhere")
-        await eventually(lambda: _count_is(jetstream, 1), timeout=5, what="the event on the stream")
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
-async def _count_is(stream: TestStream, expected: int) -> bool:
-    return await stream.count() == expected
+        await eventually(lambda: jetstream.holds(1), timeout=5, what="the event on the stream")

@@ -77,8 +77,13 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._next_retry_known = False
-        self.is_leader = False
+        self._leading = False
         self.last_error: dict[str, str] | None = None
+
+    @property
+    def is_leader(self) -> bool:
+        """Leads now: false from the very moment the leadership connection is known to be lost."""
+        return self._leading and not self._leadership.lost.is_set()
 
     async def start(self) -> None:
         self._stopping.clear()
@@ -252,7 +257,7 @@ class OutboxRelay:
             logger.info("purged %d published outbox rows older than %s", deleted, cutoff.isoformat())
 
     def _set_leader(self, leading: bool) -> None:
-        self.is_leader = leading
+        self._leading = leading
         self._metrics.relay_leader.set(1 if leading else 0)
 
     def _note_error(self, error: str, event_id: str | None = None) -> None:
