@@ -7,7 +7,7 @@ handed out when a row is inserted, and a transaction that inserted early may com
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,9 @@ class OutboxRow:
     envelope: dict[str, Any]
     headers: dict[str, str]
     attempts: int
+
+
+_ROW_FIELDS = tuple(field.name for field in fields(OutboxRow))
 
 
 @dataclass(frozen=True)
@@ -114,19 +117,7 @@ class OutboxStore:
         )
         async with self._database.connection(write=False) as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            OutboxRow(
-                id=row.id,
-                event_id=row.event_id,
-                event_type=row.event_type,
-                aggregate_id=row.aggregate_id,
-                aggregate_version=row.aggregate_version,
-                envelope=row.envelope,
-                headers=row.headers,
-                attempts=row.attempts,
-            )
-            for row in rows
-        ]
+        return [OutboxRow(**{name: row._mapping[name] for name in _ROW_FIELDS}) for row in rows]
 
     async def settle(self, published: Sequence[int], failures: Sequence[PublishFailure], now: datetime) -> None:
         """Record one cycle's outcome in one transaction: published rows in one UPDATE, failures each."""
