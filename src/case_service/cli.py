@@ -176,7 +176,7 @@ def _migrate(settings: Settings, revision: str) -> None:
 
 
 def _relay(settings: Settings) -> None:
-    from case_service.main import configure_logging
+    from case_service.observability.logging import configure_logging
     from case_service.workers.relay import run_standalone
 
     configure_logging(settings)

@@ -27,6 +27,7 @@ async def test_the_relay_command_publishes_what_the_api_wrote_and_stops_on_sigte
         "EVENT_PUBLISHER": "log",
         "OUTBOX_POLL_INTERVAL": "0.1",
         "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "json",
     }
     log = (tmp_path / "relay.log").open("wb")
     process = await asyncio.create_subprocess_exec(
@@ -41,6 +42,6 @@ async def test_the_relay_command_publishes_what_the_api_wrote_and_stops_on_sigte
             process.kill()
             await process.wait()
         log.close()
-    lines = (tmp_path / "relay.log").read_text().splitlines()
-    events = [json.loads(line.split(" case_service.events ", 1)[1]) for line in lines if " case_service.events " in line]
+    records = [json.loads(line) for line in (tmp_path / "relay.log").read_text().splitlines() if line.startswith("{")]
+    events = [json.loads(record["message"]) for record in records if record["logger"] == "case_service.events"]
     assert [(e["channel"], e["event"]["aggregate_id"]) for e in events] == [("case.created.v1", case_id)]
