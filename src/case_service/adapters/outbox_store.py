@@ -63,16 +63,17 @@ class OutboxStore:
         self._database = database
 
     async def fetch_due(self, now: datetime, *, max_events: int, per_case: int) -> list[OutboxRow]:
-        """The next events to publish (each case's in version order after `by_case`).
+        """The next events to publish, in no particular order (the relay orders each case's).
 
         Cases are taken oldest head first. A case is taken only when its head (its lowest pending
         version) is due: a head waiting for its retry holds back the rest of its case. Up to
-        `per_case` consecutive events of each case are returned, `max_events` in all.
+        `per_case` consecutive events of each case are returned, `max_events` in all. Choosing is
+        done on narrow columns; only the chosen rows' envelopes are read.
         """
         heads = (
-            select(outbox.c.aggregate_type, outbox.c.aggregate_id, func.min(outbox.c.aggregate_version).label("head"))
+            select(outbox.c.aggregate_id, func.min(outbox.c.aggregate_version).label("head"))
             .where(_pending)
-            .group_by(outbox.c.aggregate_type, outbox.c.aggregate_id)
+            .group_by(outbox.c.aggregate_id)
             .subquery("heads")
         )
         head_row = outbox.alias("head_row")
@@ -80,26 +81,19 @@ class OutboxStore:
             select(head_row.c.aggregate_id)
             .join(
                 heads,
-                and_(
-                    heads.c.aggregate_type == head_row.c.aggregate_type,
-                    heads.c.aggregate_id == head_row.c.aggregate_id,
-                    heads.c.head == head_row.c.aggregate_version,
-                ),
+                and_(heads.c.aggregate_id == head_row.c.aggregate_id, heads.c.head == head_row.c.aggregate_version),
             )
-            .where(or_(head_row.c.next_attempt_at.is_(None), head_row.c.next_attempt_at <= now))
+            .where(
+                head_row.c.published_at.is_(None),  # lets the planner use the partial pending index
+                or_(head_row.c.next_attempt_at.is_(None), head_row.c.next_attempt_at <= now),
+            )
             .order_by(head_row.c.id)
             .limit(max_events)
         )
         ranked = (
             select(
                 outbox.c.id,
-                outbox.c.event_id,
-                outbox.c.event_type,
                 outbox.c.aggregate_id,
-                outbox.c.aggregate_version,
-                outbox.c.envelope,
-                outbox.c.headers,
-                outbox.c.attempts,
                 func.row_number()
                 .over(partition_by=outbox.c.aggregate_id, order_by=outbox.c.aggregate_version)
                 .label("rank"),
@@ -107,14 +101,16 @@ class OutboxStore:
             .where(_pending, outbox.c.aggregate_id.in_(due_cases.scalar_subquery()))
             .subquery("ranked")
         )
-        query = (
-            select(ranked)
+        chosen = (
+            select(ranked.c.id)
             .where(ranked.c.rank <= per_case)
             # Breadth first: every case's head, then every second event, ... so a cut leaves each
             # case with an unbroken prefix and a long case cannot crowd out the others.
             .order_by(ranked.c.rank, ranked.c.aggregate_id)
             .limit(max_events)
+            .subquery("chosen")
         )
+        query = select(*(outbox.c[name] for name in _ROW_FIELDS)).join(chosen, chosen.c.id == outbox.c.id)
         async with self._database.connection(write=False) as conn:
             rows = (await conn.execute(query)).all()
         return [OutboxRow(**{name: row._mapping[name] for name in _ROW_FIELDS}) for row in rows]

@@ -36,11 +36,20 @@ class NatsPublisher:
 
     async def publish(self, event: OutgoingEvent) -> None:
         js = await self._jetstream()
+        assert self._client is not None
+        if not self._client.is_connected:
+            # Refuse rather than let the client buffer it until it reconnects: the relay retries
+            # the event later anyway, and a full buffer would fail in ways that leak ack slots.
+            raise PublishFailed(f"NATS not connected to {self._url} (reconnecting)")
         headers = {**event.headers, "Nats-Msg-Id": event.event_id}
         try:
-            await js.publish(
-                self.subject_of(event), event.body, timeout=self._timeout, stream=self._stream, headers=headers
+            # publish_async pipelines on one reply subscription (about twice the rate of request
+            # per publish); awaiting the ack before the case's next event keeps the case in order.
+            ack = await js.publish_async(
+                self.subject_of(event), event.body, stream=self._stream, headers=headers, wait_stall=self._timeout
             )
+            # On timeout wait_for cancels the ack future, which frees its slot in the client.
+            await asyncio.wait_for(ack, timeout=self._timeout)
         except Exception as exc:
             raise PublishFailed(f"NATS did not acknowledge: {type(exc).__name__}: {exc}") from exc
 
