@@ -156,5 +156,5 @@ def test_the_contract_has_a_versioned_channel_and_schema_for_every_domain_event(
     document = contract()
     assert document["asyncapi"].startswith("3.")
     event_types = {cls.event_type for cls in vars(domain_events).values() if isinstance(cls, type) and issubclass(cls, domain_events.DomainEvent) and cls is not domain_events.DomainEvent}
-    assert event_types == {"case.created", "case.updated", "case.status_changed", "case.message.added", "case.deleted"}
+    assert {"case.created", "case.updated", "case.status_changed", "case.message.added", "case.deleted"} <= event_types
     assert channel_addresses() == {event_type: f"{event_type}.v1" for event_type in event_types}

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aio_pika
 import pytest
@@ -27,8 +28,9 @@ from case_service.config import Settings
 from case_service.signing import SignatureRejected, verify
 from case_service.workers.relay import OutboxRelay, retry_delay
 from tests.api.helpers import create
-from tests.brokers import TcpProxy, eventually
+from tests.brokers import eventually
 from tests.conftest import make_settings
+from tests.support.tcp_proxy import TcpProxy
 from tests.integration.relays import nothing_pending, outbox_rows, relay_settings, start_relay
 from tests.jetstream import TestStream
 
@@ -149,14 +151,16 @@ async def test_an_unroutable_rabbitmq_message_is_a_failure(rabbitmq_url: str) ->
 async def test_writes_succeed_through_a_broker_outage_and_every_event_arrives_in_order_after_it(
     app: FastAPI, client: AsyncClient, settings: Settings, jetstream: TestStream, running_relays: list[OutboxRelay]
 ) -> None:
-    proxy = await TcpProxy.for_url(jetstream.url).start()
+    broker = urlsplit(jetstream.url)
+    proxy = TcpProxy(broker.hostname or "127.0.0.1", broker.port or 4222)
+    await proxy.start()
     try:
         database = app.state.database
         relay = OutboxRelay(
             relay_settings(settings, outbox_publish_timeout=0.5),
             database,
             app.state.metrics,
-            publisher=jetstream.publisher(proxy.url_for(jetstream.url), timeout=0.5),
+            publisher=jetstream.publisher(f"nats://127.0.0.1:{proxy.port}", timeout=0.5),
         )
         await start_relay(running_relays, relay)
         first = (await create(client, title="Before the outage"))["case_id"]

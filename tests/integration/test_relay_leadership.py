@@ -21,10 +21,11 @@ from case_service.observability.metrics import Metrics
 from case_service.service.context import Actor, RequestContext
 from case_service.workers.relay import OutboxRelay
 from tests.api.helpers import create
-from tests.brokers import TcpProxy, eventually
+from tests.brokers import eventually
 from tests.conftest import client_for
 from tests.integration.relays import nothing_pending, outbox_rows, relay_settings, start_relay
 from tests.jetstream import TestStream
+from tests.support.tcp_proxy import TcpProxy
 
 @pytest.mark.parametrize("backend", ["postgresql"])
 @pytest.mark.postgres_only
@@ -35,7 +36,8 @@ async def test_two_relays_never_lead_together_and_the_standby_takes_over_when_th
     database through a proxy; cutting the proxy cuts A's lock connection and pool alike."""
     fast = relay_settings(settings, outbox_leader_check_interval=0.2)
     host, port = settings.database_url.split("@", 1)[1].split("/", 1)[0].split(":")
-    proxy = await TcpProxy(host, int(port)).start()
+    proxy = TcpProxy(host, int(port))
+    await proxy.start()
     proxied_database = Database(
         fast.model_copy(update={"database_url": settings.database_url.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")})
     )
