@@ -153,12 +153,15 @@ _SQLITE_UP = [
         SELECT seq, title, {_TAGS_OF.format(key="cases.case_id")}, description FROM cases""",
     f"CREATE VIRTUAL TABLE case_messages_fts USING fts5(content, case_id UNINDEXED, {_TOKENIZER})",
     """CREATE TRIGGER case_messages_fts_insert AFTER INSERT ON case_messages BEGIN
-        INSERT INTO case_messages_fts (rowid, content, case_id) VALUES (new.rowid, new.content, new.case_id);
+        INSERT INTO case_messages_fts (content, case_id) VALUES (new.content, new.case_id);
     END""",
-    """CREATE TRIGGER case_messages_fts_delete AFTER DELETE ON case_messages BEGIN
-        DELETE FROM case_messages_fts WHERE rowid = old.rowid;
+    # Messages never change and go only with their case (ON DELETE CASCADE), so their index rows
+    # go with the case too. Keyed by case_id, not by the message's rowid: case_messages has no
+    # INTEGER PRIMARY KEY, and VACUUM may renumber such rowids.
+    """CREATE TRIGGER case_messages_fts_delete AFTER DELETE ON cases BEGIN
+        DELETE FROM case_messages_fts WHERE case_id = old.case_id;
     END""",
-    "INSERT INTO case_messages_fts (rowid, content, case_id) SELECT rowid, content, case_id FROM case_messages",
+    "INSERT INTO case_messages_fts (content, case_id) SELECT content, case_id FROM case_messages",
     "CREATE INDEX ix_cases_user_title ON cases (user_id, title, seq)",
 ]
 

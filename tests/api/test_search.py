@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import text
 
 from tests.api.helpers import create, post_message
 from tests.api.test_listing import page_through
@@ -188,3 +189,19 @@ async def test_and_or_not_are_plain_words(client: AsyncClient) -> None:
     await create(client, title="drop or table")
     assert await found(client, "drop OR table") == ["drop or table"]
     assert await found(client, "NOT table") == []
+
+
+async def test_a_deleted_case_leaves_nothing_in_the_search_indexes(client: AsyncClient, app: object) -> None:
+    case_id = (await create(client, title="gone soon", tags=["db"]))["case_id"]
+    for content in ("first words", "second words"):
+        await post_message(client, case_id, content)
+    kept = (await create(client, title="kept"))["case_id"]
+    await post_message(client, kept, "kept words")
+    assert (await client.delete(f"/api/v1/cases/{case_id}")).status_code == 204
+    database = app.state.database  # type: ignore[attr-defined]
+    # The index rows themselves: FTS5 tables on SQLite, the indexed columns on PostgreSQL.
+    tables = ("cases_fts", "case_messages_fts") if database.dialect == "sqlite" else ("cases", "case_messages")
+    async with database.connection(write=False) as conn:
+        counts = [(await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() for table in tables]
+    assert counts == [1, 1]
+    assert await found(client, "words", **{"in": "messages"}) == ["kept"]
