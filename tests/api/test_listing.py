@@ -228,3 +228,19 @@ async def test_the_three_list_routes_take_the_same_parameters(app: object, clien
     ]
     assert (await client.get("/api/v1/cases/session/s1", params={"offset": 5000})).status_code == 400
     assert (await client.get("/api/v1/users/alice/cases", params={"fields": "nope"})).status_code == 422
+
+
+async def test_hostile_list_parameters_are_refused_never_a_500(client: AsyncClient) -> None:
+    await create(client, title="present")
+    nasty = ["\x00", "%00", "'; DROP TABLE cases; --", "\u202e", "9" * 300, "-", "*", '"', "\\", "é" * 60]
+    names = ["q", "sort", "fields", "cursor", "in", "resolved", "has_session", "created_after", "include_total"]
+    for name in names:
+        for value in nasty:
+            for url in ("/api/v1/cases", "/api/v1/cases/stats", "/api/v1/users/alice/cases"):
+                response = await client.get(url, params={name: value})
+                assert response.status_code in (200, 400, 422), (url, name, value, response.text)
+                if response.status_code != 200:
+                    assert response.json()["code"] in ("validation_error", "invalid_cursor", "bad_request")
+    for extreme in ("9999-12-31T23:59:59.999999+00:00", "0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59-14:00"):
+        response = await client.get("/api/v1/cases", params={"created_before": extreme, "updated_after": extreme})
+        assert response.status_code in (200, 422), (extreme, response.text)
