@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -15,14 +12,7 @@ from case_service.adapters.migrations import alembic_config
 from case_service.main import create_app
 from tests.api.helpers import create, post_message
 from tests.conftest import client_for, make_settings
-
-
-@pytest.fixture
-def fresh_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'search.db'}"
-    new_database: Callable[[], str] = request.getfixturevalue("postgres_server")
-    return new_database()
+from tests.integration.test_migrations import fresh_url  # noqa: F401  (the fixture: a new, empty database)
 
 
 async def titles_found(url: str, **params: str) -> list[str]:
