@@ -32,7 +32,7 @@ async def test_upgrading_indexes_existing_cases_and_downgrading_removes_only_the
         await post_message(client, case_id, "zookeeper restarted")
         await create(client, title="Unrelated")
 
-    await asyncio.to_thread(command.downgrade, config, "-1")
+    await asyncio.to_thread(command.downgrade, config, "0006-1")  # to just below the search migration
     engine = create_async_engine(fresh_url)
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
