@@ -59,6 +59,10 @@ async def test_a_duplicate_delivery_applies_once(app: Any, client: AsyncClient, 
     await publish(names, EVIDENCE, body)
 
     await eventually(lambda: sample(app, "case_inbox_duplicates_total") == 1, what="the duplicate")
+    # The HTTP ingress shares the inbox consumer name: the same event over HTTP is a duplicate too.
+    async with client_for(app, "ops", **OPERATOR) as ops:
+        over_http = await ops.post("/internal/v1/events", content=body)
+    assert over_http.json()["outcome"] == "duplicate"
     assert sample(app, "case_inbox_events_processed_total", event_type="evidence.uploaded") == 1
     assert await count_rows(app, case_evidence) == 1
     assert await count_rows(app, event_outbox, event_type="case.evidence.added") == 1
@@ -223,3 +227,12 @@ async def user_deleted_announcements(app: Any) -> int:
     return len(reasons)
 
 
+
+
+async def test_the_consumer_runs_in_the_api_only_when_enabled(database_url: str) -> None:
+    from case_service.main import create_app
+    from case_service.workers.consumer import EventConsumer
+
+    app = create_app(make_settings(database_url))
+    async with app.router.lifespan_context(app):
+        assert not any(isinstance(worker, EventConsumer) for worker in app.state.workers)
