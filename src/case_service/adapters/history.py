@@ -19,20 +19,22 @@ from case_service.service.context import RequestContext
 async def write_history(conn: AsyncConnection, events: Sequence[DomainEvent], context: RequestContext) -> None:
     if not events:
         return
-    await conn.execute(
-        insert(case_history),
-        [
-            {
-                "case_id": event.case_id,
-                "user_id": event.user_id,
-                "version": event.version,
-                "event_type": event.event_type,
-                "details": event.audit_details(),
-                "actor_id": context.actor.user_id,
-                "actor_email": context.actor.email,
-                "correlation_id": context.correlation_id,
-                "occurred_at": event.occurred_at,
-            }
-            for event in events
-        ],
-    )
+    rows = [
+        {
+            "case_id": event.case_id,
+            "user_id": event.user_id,
+            "version": event.version,
+            "event_type": event.event_type,
+            "details": event.audit_details(),
+            "actor_id": context.actor.user_id,
+            "actor_email": context.actor.email,
+            "correlation_id": context.correlation_id,
+            "occurred_at": event.occurred_at,
+        }
+        for event in events
+    ]
+    await conn.execute(_INSERT_HISTORY, rows[0] if len(rows) == 1 else rows)
+
+
+# Built once; one row is executed as a single statement rather than through executemany.
+_INSERT_HISTORY = insert(case_history)

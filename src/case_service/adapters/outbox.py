@@ -85,6 +85,11 @@ async def write_events(
                 "created_at": now,
             }
         )
-    await conn.execute(insert(event_outbox), rows)
+    await conn.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
     if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+        await conn.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL})
+
+
+# Built once; one row is executed as a single statement rather than through executemany.
+_INSERT_EVENT = insert(event_outbox)
+_NOTIFY = text("SELECT pg_notify(:channel, '')")

@@ -46,7 +46,7 @@ class CaseRepository:
         self.seen: list[Case] = []
 
     async def add(self, case: Case) -> None:
-        await self._conn.execute(insert(cases).values(**_case_columns(case), case_id=case.case_id))
+        await self._conn.execute(_INSERT_CASE, {**_case_columns(case), "case_id": case.case_id})
         await self._insert_tags(case, case.tags)
         self._loaded_tags[case.case_id] = list(case.tags)
         self.seen.append(case)
@@ -75,9 +75,7 @@ class CaseRepository:
     async def save(self, case: Case, expected_version: int) -> None:
         """Write the case back; fail if anyone changed it since it was read at `expected_version`."""
         result = await self._conn.execute(
-            update(cases)
-            .where(cases.c.case_id == case.case_id, cases.c.version == expected_version)
-            .values(**_case_columns(case))
+            _UPDATE_CASE, {**_case_columns(case), "key_case_id": case.case_id, "key_version": expected_version}
         )
         if result.rowcount != 1:
             raise ConcurrentModification(
@@ -107,15 +105,16 @@ class CaseRepository:
     async def add_message(self, message: Message) -> None:
         """Store a message the case appended; the unique (case_id, sequence) backs the row lock."""
         await self._conn.execute(
-            insert(case_messages).values(
-                message_id=message.message_id,
-                case_id=message.case_id,
-                sequence=message.sequence,
-                role=message.role.value,
-                content=message.content,
-                metadata=message.metadata,
-                created_at=message.created_at,
-            )
+            _INSERT_MESSAGE,
+            {
+                "message_id": message.message_id,
+                "case_id": message.case_id,
+                "sequence": message.sequence,
+                "role": message.role.value,
+                "content": message.content,
+                "metadata": message.metadata,
+                "created_at": message.created_at,
+            },
         )
 
     async def messages_of(self, case_id: str, *, after: int, limit: int, offset: int) -> MessagePage:
@@ -182,16 +181,17 @@ class CaseRepository:
         correlation_id: str | None,
     ) -> None:
         await self._conn.execute(
-            insert(case_status_transitions).values(
-                case_id=transition.case_id,
-                from_status=transition.from_status.value,
-                to_status=transition.to_status.value,
-                reason=transition.reason,
-                actor_id=actor_id,
-                actor_email=actor_email,
-                correlation_id=correlation_id,
-                changed_at=transition.changed_at,
-            )
+            _INSERT_TRANSITION,
+            {
+                "case_id": transition.case_id,
+                "from_status": transition.from_status.value,
+                "to_status": transition.to_status.value,
+                "reason": transition.reason,
+                "actor_id": actor_id,
+                "actor_email": actor_email,
+                "correlation_id": correlation_id,
+                "changed_at": transition.changed_at,
+            },
         )
 
     async def transitions_of(self, case_id: str) -> list[RecordedTransition]:
@@ -219,22 +219,13 @@ class CaseRepository:
         The upsert takes a row lock on PostgreSQL, so concurrent creates get distinct numbers;
         numbers are never reused, even after the cases that got them are deleted.
         """
-        dialect_insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = (
-            dialect_insert(case_title_counters)
-            .values(user_id=user_id, day=day, last_number=1)
-            .on_conflict_do_update(
-                index_elements=[case_title_counters.c.user_id, case_title_counters.c.day],
-                set_={"last_number": case_title_counters.c.last_number + 1},
-            )
-            .returning(case_title_counters.c.last_number)
-        )
-        return int((await self._conn.execute(stmt)).scalar_one())
+        stmt = _NEXT_TITLE_NUMBER[self._conn.dialect.name]
+        return int((await self._conn.execute(stmt, {"user_id": user_id, "day": day})).scalar_one())
 
     async def _insert_tags(self, case: Case, tags: Iterable[str]) -> None:
         values = [{"case_id": case.case_id, "tag": tag, "user_id": case.user_id} for tag in tags]
         if values:
-            await self._conn.execute(insert(case_tags), values)
+            await self._conn.execute(_INSERT_TAG, values)
 
     async def get_for_event(self, case_id: str, *, for_update: bool = False) -> Case | None:
         """A case named by a platform event, whoever owns it (events are not a user's request)."""
@@ -274,6 +265,30 @@ _CASE_WITH_TAGS = select(cases, _TAGS_OF_CASE.label("tags")).where(
     cases.c.case_id == bindparam("case_id"), cases.c.user_id == bindparam("user_id")
 )
 _CASE_WITH_TAGS_FOR_UPDATE = _CASE_WITH_TAGS.with_for_update(of=cases)
+# Writes take their values as execution parameters, so the statement (and its cache key) is
+# the same object on every call instead of one built from a dozen bound values each time.
+_INSERT_CASE = insert(cases)
+_UPDATE_CASE = update(cases).where(
+    cases.c.case_id == bindparam("key_case_id"), cases.c.version == bindparam("key_version")
+)
+_INSERT_TAG = insert(case_tags)
+_INSERT_MESSAGE = insert(case_messages)
+_INSERT_TRANSITION = insert(case_status_transitions)
+
+
+def _title_number_upsert(dialect_insert: Any) -> Any:
+    counters = case_title_counters
+    return (
+        dialect_insert(counters)
+        .values(user_id=bindparam("user_id"), day=bindparam("day"), last_number=1)
+        .on_conflict_do_update(
+            index_elements=[counters.c.user_id, counters.c.day], set_={"last_number": counters.c.last_number + 1}
+        )
+        .returning(counters.c.last_number)
+    )
+
+
+_NEXT_TITLE_NUMBER = {"postgresql": _title_number_upsert(postgresql.insert), "sqlite": _title_number_upsert(sqlite.insert)}
 
 
 async def tags_of(conn: AsyncConnection, case_ids: Sequence[str]) -> dict[str, list[str]]:
