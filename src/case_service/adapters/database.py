@@ -53,21 +53,23 @@ class Database:
         statement's own snapshot).
         """
         lock = self._sqlite_write_lock if write and self._sqlite_write_lock else contextlib.nullcontext()
+        # PostgreSQL's READ COMMITTED gives each statement its own snapshot anyway, so a plain read
+        # gains nothing from BEGIN/ROLLBACK but two round trips: it runs without a transaction.
+        autocommit = not write and not snapshot and not self.is_sqlite
         try:
             async with lock, self.engine.connect() as conn:
                 if self.is_sqlite and write:
                     conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
                 elif snapshot and not self.is_sqlite:
                     conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-                elif not write and not self.is_sqlite:
-                    # PostgreSQL's READ COMMITTED gives each statement its own snapshot anyway, so
-                    # a read gains nothing from BEGIN/ROLLBACK but two round trips: run it without.
+                elif autocommit:
                     conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.begin()
+                if not autocommit:
+                    await conn.begin()
                 try:
                     yield conn
                 finally:
-                    if conn.in_transaction() and not conn.invalidated:
+                    if not autocommit and conn.in_transaction() and not conn.invalidated:
                         await conn.rollback()
         except _UNREACHABLE as exc:
             raise _unavailable(exc) from exc

@@ -6,7 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from case_service.api.conditional import ETAG_HEADER_DOC, IfMatchDep, IfNoneMatchHeader, none_match, set_case_etag
+from case_service.api.conditional import (
+    ETAG_HEADER_DOC,
+    IfMatchDep,
+    IfNoneMatchHeader,
+    case_etag,
+    none_match,
+    set_case_etag,
+)
 from case_service.api.deps import CaseServiceDep, ContextDep
 from case_service.api.idempotency import IDEMPOTENCY_HEADERS_DOC, IdempotencyKeyDep, idempotent, json_answer, send
 from case_service.api.merge_patch import MERGE_PATCH_REQUEST_BODY, read_merge_patch
@@ -110,14 +117,14 @@ async def get_case(
     case_id: CaseIdPath,
     ctx: ContextDep,
     service: CaseServiceDep,
-    response: Response,
     if_none_match: IfNoneMatchHeader = None,
-) -> CaseRead | Response:
+) -> Response:
     case = await service.get_case(ctx, case_id)
-    set_case_etag(response, case.version)
-    if if_none_match is not None and none_match(if_none_match, response.headers["ETag"]):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": response.headers["ETag"]})
-    return CaseRead.from_domain(case)
+    etag = case_etag(case.version)
+    if if_none_match is not None and none_match(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    # Serialized here, once: returning the model would make FastAPI validate it a second time.
+    return send(json_answer(status.HTTP_200_OK, CaseRead.from_domain(case), version=case.version))
 
 
 @router.put(
