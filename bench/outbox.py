@@ -1,17 +1,41 @@
 """Outbox measurements: commit-to-publish latency at a steady write rate, and the drain of a backlog.
 
-Both need the service's relay publishing to NATS. On a commit whose service has no relay settings
-the harness says so (pending) instead of measuring something else.
+Both run the service with its relay publishing to NATS JetStream, on a stream and subject prefix
+of this run only, and listen on NATS for what arrives:
+
+- latency: creates at a fixed rate (200/s) from an asyncio client; for each `case.created` that
+  arrives, the time from the event's own timestamp (taken by the use case before its transaction,
+  so this errs on the long side) to its arrival on NATS;
+- drain: with the service stopped, 100,000 pending rows are written straight into `event_outbox`
+  (10 versions each of 10,000 cases); the service starts and the clock runs from the moment it
+  answers until the last of them arrives on NATS.
+
+A service without relay settings (before the relay landed) gets "pending" instead of a number.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from case_service.config import Settings
+import asyncpg
+import httpx
+import nats
+from nats.aio.msg import Msg
 
 from bench.dataset import Dataset
+from bench.servers import Server
+from case_service.config import Settings
+
+NATS_URL = "nats://127.0.0.1:4222"
 
 
 @dataclass(frozen=True)
@@ -30,21 +54,180 @@ class OutboxResult:
 
 
 def relay_settings_known() -> bool:
-    return any("publisher" in name for name in Settings.model_fields)
+    return "event_publisher" in Settings.model_fields
 
 
-def relay_env() -> dict[str, str]:
-    """The service settings that make its relay publish to NATS, when the service has a relay."""
-    if not relay_settings_known():
-        return {}
-    return {"EVENT_PUBLISHER": "nats", "NATS_URL": "nats://127.0.0.1:4222"}
+@dataclass(frozen=True)
+class Broker:
+    """This run's JetStream stream and subject prefix, so parallel runs never see each other."""
+
+    stream: str
+    prefix: str
+
+    @classmethod
+    def for_run(cls) -> Broker:
+        tag = f"{os.getpid()}x{uuid.uuid4().hex[:6]}"
+        return cls(stream=f"FM_BENCH_{tag}", prefix=f"fmbench{tag}.")
+
+    def service_env(self) -> dict[str, str]:
+        """The settings that make the service's relay publish here (none before the relay existed)."""
+        if not relay_settings_known():
+            return {}
+        return {
+            "EVENT_PUBLISHER": "nats",
+            "NATS_URL": NATS_URL,
+            "NATS_STREAM": self.stream,
+            "NATS_SUBJECT_PREFIX": self.prefix,
+            "OUTBOX_RELAY_ENABLED": "true",
+        }
+
+    async def delete(self) -> None:
+        if not relay_settings_known():
+            return
+        client = await nats.connect(NATS_URL)
+        try:
+            await client.jetstream().delete_stream(self.stream)
+        except Exception:  # noqa: BLE001 - never created (no write reached the relay): nothing to delete
+            pass
+        finally:
+            await client.close()
 
 
 def skipped(reason: str) -> OutboxResult:
     return OutboxResult(pending=reason)
 
 
-async def measure(dataset: Dataset, work: Path, *, smoke: bool) -> OutboxResult:
+class Arrivals:
+    """Every message on the run's subjects: (arrival time on the wall clock, decoded envelope)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, dict[str, object]]] = []
+
+    async def record(self, message: Msg) -> None:
+        self.events.append((time.time(), json.loads(message.data)))
+
+    async def wait_for(self, done: Callable[[], bool], seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not done():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+
+async def measure(
+    dataset: Dataset, work: Path, broker: Broker, service_env: dict[str, str], *, smoke: bool
+) -> OutboxResult:
     if not relay_settings_known():
         return skipped("pending: the service on this commit has no relay publishing to a broker (issue 3)")
-    return skipped("pending: relay measurement not wired yet")
+    await _settle_earlier_rows(dataset)
+    client = await nats.connect(NATS_URL)
+    arrivals = Arrivals()
+    await client.subscribe(f"{broker.prefix}case.>", cb=arrivals.record)
+    try:
+        rate, seconds = (50, 2.0) if smoke else (200, 20.0)
+        latencies = await _latency(dataset, work, service_env, arrivals, rate=rate, seconds=seconds)
+        backlog = 2_000 if smoke else 100_000
+        arrivals.events.clear()
+        drain = await _drain(dataset, work, service_env, arrivals, backlog)
+    finally:
+        await client.close()
+    latencies.sort()
+    return OutboxResult(
+        rate_per_s=rate,
+        published=len(latencies),
+        p50_ms=statistics.median(latencies) if latencies else 0.0,
+        p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0,
+        backlog=backlog,
+        drain_seconds=drain,
+    )
+
+
+async def _settle_earlier_rows(dataset: Dataset) -> None:
+    """Rows left pending by earlier runs (or written without a relay) would be drained first and
+    blur both measurements: mark them published. Only ever the benchmark's own database."""
+    conn = await asyncpg.connect(dataset.dsn)
+    try:
+        await conn.execute("UPDATE event_outbox SET published_at = now() WHERE published_at IS NULL")
+    finally:
+        await conn.close()
+
+
+async def _latency(
+    dataset: Dataset, work: Path, env: dict[str, str], arrivals: Arrivals, *, rate: int, seconds: float
+) -> list[float]:
+    """Milliseconds from each created case's event timestamp to its arrival on NATS."""
+    created: set[str] = set()
+    errors = 0
+    with Server("service", "case_service.main:app", env) as server:
+        server.start(work / "logs")
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+
+            async def create(i: int) -> None:
+                nonlocal errors
+                response = await http.post(
+                    "/api/v1/cases",
+                    json={"title": f"Outbox latency {i}", "severity": "high"},
+                    headers={"X-User-ID": f"bench-outbox-{i % 100:02d}"},
+                )
+                if response.status_code == 201:
+                    created.add(response.json()["case_id"])
+                else:
+                    errors += 1
+
+            started = time.monotonic()
+            tasks = []
+            for i in range(int(rate * seconds)):
+                await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+                tasks.append(asyncio.create_task(create(i)))
+            await asyncio.gather(*tasks)
+        if errors:
+            raise RuntimeError(f"{errors} creates failed during the outbox latency run")
+
+        def all_arrived() -> bool:
+            return len({e["aggregate_id"] for _t, e in arrivals.events if e.get("event_type") == "case.created"} & created) == len(created)
+
+        if not await arrivals.wait_for(all_arrived, 30):
+            raise RuntimeError("not every created case's event reached NATS within 30 s")
+    return [
+        (arrived - datetime.fromisoformat(str(envelope["timestamp"])).timestamp()) * 1000
+        for arrived, envelope in arrivals.events
+        if envelope.get("event_type") == "case.created" and envelope.get("aggregate_id") in created
+    ]
+
+
+async def _drain(dataset: Dataset, work: Path, env: dict[str, str], arrivals: Arrivals, backlog: int) -> float:
+    """Seconds from the service answering to the last of `backlog` pending events arriving on NATS."""
+    conn = await asyncpg.connect(dataset.dsn)
+    try:
+        await conn.execute(_BACKLOG_SQL, backlog, uuid.uuid4().hex[:8])
+    finally:
+        await conn.close()
+    with Server("service", "case_service.main:app", env) as server:
+        server.start(work / "logs")
+        ready = time.time()
+        if not await arrivals.wait_for(lambda: len(arrivals.events) >= backlog, 300):
+            raise RuntimeError(f"only {len(arrivals.events)} of {backlog} backlog events reached NATS in 300 s")
+    return max(t for t, _e in arrivals.events) - ready
+
+
+# Ten consecutive versions of each of backlog/10 cases, shaped like the rows the service writes.
+_BACKLOG_SQL = """
+INSERT INTO event_outbox (event_id, event_type, aggregate_type, aggregate_id, aggregate_version,
+                          envelope, headers, created_at)
+SELECT id::text, 'case.updated', 'case', aggregate_id, version,
+       jsonb_build_object('event_id', id::text, 'event_type', 'case.updated', 'schema_version', '1.0.0',
+                          'timestamp', now(), 'producer', 'fm-case-service', 'aggregate_type', 'case',
+                          'aggregate_id', aggregate_id, 'aggregate_version', version,
+                          'payload', jsonb_build_object('case_id', aggregate_id, 'changes',
+                                     jsonb_build_object('severity', jsonb_build_object('old', 'low', 'new', 'high')))),
+       jsonb_build_object('ce-specversion', '1.0', 'ce-id', id::text, 'ce-type', 'case.updated.v1',
+                          'ce-source', '/fm-case-service', 'content-type', 'application/json'),
+       now()
+FROM (
+    SELECT gen_random_uuid() AS id, 'case_b' || $2::text || lpad(((g - 1) / 10)::text, 6, '0') AS aggregate_id,
+           1 + (g - 1) % 10 AS version
+    FROM generate_series(1, $1::int) AS g
+) rows
+ORDER BY aggregate_id, version
+"""

@@ -23,6 +23,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 import asyncpg
 
 from bench import outbox, probe, report
+from bench.outbox import Broker
 from bench.dataset import Dataset, DatasetSpec, ensure_dataset
 from bench.load import LoadResult, ensure_wrk, run_wrk
 from bench.servers import Server
@@ -108,15 +109,30 @@ async def run(options: Options) -> report.Report:
     load_before = os.getloadavg()
     name = f"fm_cases_bench_smoke_{os.getpid()}" if options.smoke else FULL_DATABASE
     dataset = await ensure_dataset(options.admin_dsn, name, SMOKE_SPEC if options.smoke else DatasetSpec())
+    broker = Broker.for_run()
+    service_env = {
+        "DATABASE_URL": dataset.sqlalchemy_url,
+        "AUTO_MIGRATE": "false",
+        "LOG_LEVEL": "WARNING",
+        "ENVIRONMENT": "production",
+        "ACCESS_LOG": "false",
+        # One key for every worker, so a cursor issued by one worker is accepted by the other.
+        "CURSOR_SECRET": "fm-bench-cursor-secret-0123456789abcdef",
+        **broker.service_env(),
+    }
     try:
         with tempfile.TemporaryDirectory(prefix="fm-bench-") as tmp:
             work = Path(tmp)
+            (work / "logs").mkdir()
             await write_samples(dataset, work, options)
-            runs = await measure_all(dataset, work, options)
+            runs = await measure_all(dataset, work, options, service_env)
             outbox_result = (
-                await outbox.measure(dataset, work, smoke=options.smoke) if options.outbox else outbox.skipped("--no-outbox")
+                await outbox.measure(dataset, work, broker, service_env, smoke=options.smoke)
+                if options.outbox
+                else outbox.skipped("--no-outbox")
             )
     finally:
+        await broker.delete()
         if options.smoke:
             await drop_database(options.admin_dsn, name)
     result = report.Report(
@@ -136,18 +152,8 @@ async def run(options: Options) -> report.Report:
     return result
 
 
-async def measure_all(dataset: Dataset, work: Path, options: Options) -> list[AppRun]:
+async def measure_all(dataset: Dataset, work: Path, options: Options, service_env: dict[str, str]) -> list[AppRun]:
     runs = []
-    service_env = {
-        "DATABASE_URL": dataset.sqlalchemy_url,
-        "AUTO_MIGRATE": "false",
-        "LOG_LEVEL": "WARNING",
-        "ENVIRONMENT": "production",
-        "ACCESS_LOG": "false",
-        # One key for every worker, so a cursor issued by one worker is accepted by the other.
-        "CURSOR_SECRET": "fm-bench-cursor-secret-0123456789abcdef",
-        **outbox.relay_env(),
-    }
     reference_env = {"BENCH_DSN": dataset.dsn, "BENCH_POOL_SIZE": "20"}
     for workers in options.workers:
         service = Server("service", "case_service.main:app", service_env, workers=workers)
@@ -163,11 +169,9 @@ async def measure_all(dataset: Dataset, work: Path, options: Options) -> list[Ap
 
 
 async def measure_app(server: Server, scenarios: tuple[str, ...], dataset: Dataset, work: Path, options: Options) -> AppRun:
-    log_dir = work / "logs"
-    log_dir.mkdir(exist_ok=True)
     run = AppRun(server.name, server.workers)
     with server:
-        server.start(log_dir)
+        server.start(work / "logs")
         run.rss_start = server.rss_mib()
         available = probe.available_scenarios(server.base_url) if server.name == "service" else {}
         for scenario in scenarios:

@@ -64,14 +64,20 @@ function generators.add_message()
   end
 end
 
--- The pool's cases start in `investigating`; each request moves one to resolved and back.
+-- The pool's cases start in `investigating`; each request moves one to resolved or back, by the
+-- status the service last answered for it (wrk builds one request at start that it never sends,
+-- so counting requests would drift).
 function generators.change_status()
   local next_case = cycler(load_pairs("status_pool.tsv"))
-  local resolved = {}
+  local current = {}
+  response = function(status, headers, body)
+    local id = body:match('"case_id":"(case_%x+)"')
+    local now = body:match(status == 200 and '"status":"(%a+)"' or '"current_status":"(%a+)"')
+    if id and now then current[id] = now end
+  end
   return function()
-    local i, c = next_case()
-    local target = resolved[i] and "investigating" or "resolved"
-    resolved[i] = not resolved[i]
+    local _, c = next_case()
+    local target = current[c[2]] == "resolved" and "investigating" or "resolved"
     return wrk.format("POST", CASES .. "/" .. c[2] .. "/status", json_headers(c[1]),
       '{"status":"' .. target .. '"}')
   end
