@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BeforeValidator
 
 from case_service.api.cursor import CursorCodec
@@ -192,24 +192,27 @@ async def case_listing(
 CaseListingDep = Annotated[CaseListing, Depends(case_listing)]
 
 
-def list_response(request: Request, listing: CaseListing, query: CaseQuery, found: CasePage) -> JSONResponse:
+def list_response(request: Request, listing: CaseListing, query: CaseQuery, found: CasePage) -> Response:
     """The list body, and a `Link: <...>; rel="next"` header when there is a next page."""
     next_cursor = listing.cursors.encode(query, found.next_position) if found.next_position else None
-    body = CaseList(
+    page = CaseList(
         cases=[CaseRead.from_domain(case) for case in found.cases],
         total=found.total,
         total_included=found.total is not None,
         limit=query.limit,
         offset=query.offset,
         next_cursor=next_cursor,
-    ).model_dump(mode="json")
-    if listing.fields is not None:
-        keep = set(listing.fields)
-        body["cases"] = [{name: value for name, value in case.items() if name in keep} for case in body["cases"]]
+    )
     headers = {}
     if next_cursor is not None:
         params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "offset")]
         headers["Link"] = f'<{request.url.replace(query=urlencode([*params, ("cursor", next_cursor)]))}>; rel="next"'
+    if listing.fields is None:
+        # pydantic writes the JSON itself: several times faster than a dict through json.dumps.
+        return Response(page.model_dump_json(), media_type="application/json", headers=headers)
+    body = page.model_dump(mode="json")
+    keep = set(listing.fields)
+    body["cases"] = [{name: value for name, value in case.items() if name in keep} for case in body["cases"]]
     return JSONResponse(body, headers=headers)
 
 
