@@ -13,7 +13,7 @@ from httpx import AsyncClient
 
 from case_service.adapters.tables import cases
 from case_service.api.gateway import canonical_request, gateway_signature
-from case_service.config import Settings
+from case_service.config import ConfigurationError, Settings, load_settings
 from case_service.main import create_app
 from tests.api.helpers import count_rows
 from tests.conftest import client_for, make_settings
@@ -158,3 +158,11 @@ async def test_the_path_is_signed_as_sent_with_its_percent_encoding(anonymous: A
     assert removed.json()["tags"] == []
     decoded = target.replace("%20", " ")
     assert (await anonymous.delete(target, headers=signed("DELETE", decoded))).status_code == 401
+
+
+def test_a_short_secret_is_refused_at_start_and_an_empty_one_means_none() -> None:
+    with pytest.raises(ConfigurationError) as error:
+        load_settings(_env_file=None, gateway_shared_secret="too-short")
+    assert "GATEWAY_SHARED_SECRET" in str(error.value)
+    assert load_settings(_env_file=None, gateway_shared_secret="  ").gateway_shared_secret is None
+    assert "0123456789" not in repr(load_settings(_env_file=None, gateway_shared_secret=SECRET))
