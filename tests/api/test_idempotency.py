@@ -4,7 +4,13 @@ nothing; another body under the same key is a 422; concurrent duplicates make on
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from httpx import AsyncClient
@@ -188,3 +194,24 @@ async def test_concurrent_duplicate_messages_add_exactly_one(app: object) -> Non
     assert {answer.json()["sequence"] for answer in answers} == {1}
     assert await count_rows(app, case_messages) == 1
     assert len(await outbox_of(app, case["case_id"])) == 2
+
+
+def test_the_purge_command_deletes_expired_keys(sqlite_template: Path, tmp_path: Path) -> None:
+    """`case-service purge-idempotency-keys` as cron would run it (the purge itself is tested on
+    both databases above; this is the command's plumbing)."""
+    path = tmp_path / "cases.db"
+    shutil.copy(sqlite_template, path)
+    with sqlite3.connect(path) as db:
+        for key, expires in (("old", "2000-01-01 00:00:00"), ("live", "2999-01-01 00:00:00")):
+            db.execute(
+                "INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, response_body,"
+                " response_headers, created_at, expires_at) VALUES ('alice', ?, 'f', 201, '{}', '{}', ?, ?)",
+                (key, expires, expires),
+            )
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}", "AUTO_MIGRATE": "false"}
+    command = [str(Path(sys.executable).parent / "case-service"), "purge-idempotency-keys"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "purged 1 expired idempotency keys" in done.stderr
+    with sqlite3.connect(path) as db:
+        assert [key for (key,) in db.execute("SELECT key FROM idempotency_keys")] == ["live"]
