@@ -120,7 +120,7 @@ async def measure(
 ) -> OutboxResult:
     if not relay_settings_known():
         return skipped("pending: the service on this commit has no relay publishing to a broker (issue 3)")
-    await _settle_earlier_rows(dataset)
+    await settle_pending(dataset)
     client = await nats.connect(NATS_URL)
     arrivals = Arrivals()
     await client.subscribe(f"{broker.prefix}case.>", cb=arrivals.record)
@@ -143,7 +143,7 @@ async def measure(
     )
 
 
-async def _settle_earlier_rows(dataset: Dataset) -> None:
+async def settle_pending(dataset: Dataset) -> None:
     """Rows left pending by earlier runs (or written without a relay) would be drained first and
     blur both measurements: mark them published. Only ever the benchmark's own database."""
     conn = await asyncpg.connect(dataset.dsn)

@@ -125,6 +125,7 @@ async def run(options: Options) -> report.Report:
             work = Path(tmp)
             (work / "logs").mkdir()
             await write_samples(dataset, work, options)
+            await outbox.settle_pending(dataset)
             runs = await measure_all(dataset, work, options, service_env)
             outbox_result = (
                 await outbox.measure(dataset, work, broker, service_env, smoke=options.smoke)
@@ -165,6 +166,8 @@ async def measure_all(dataset: Dataset, work: Path, options: Options, service_en
                 wanted = tuple(s for s in options.scenarios if s in REFERENCE_SCENARIOS)
                 if wanted:
                     runs.append(await measure_app(app, wanted, dataset, work, options))
+                    # Their outbox rows are not the service's events: no relay of the service sends them.
+                    await outbox.settle_pending(dataset)
     return runs
 
 

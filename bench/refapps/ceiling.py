@@ -37,6 +37,7 @@ INSERT INTO event_outbox (event_id, event_type, aggregate_type, aggregate_id, ag
                           envelope, headers, created_at)
 VALUES ($1, 'case.created', 'case', $2, 1, $3, $4, $5)
 """
+HEADERS = '{"ce-specversion": "1.0", "ce-type": "case.created.v1", "content-type": "application/json"}'
 
 
 def json_response(body: object, status: int = 200) -> Response:
@@ -80,7 +81,17 @@ async def create_case(request: Request) -> Response:
         "last_activity_at": now,
     }
     event_id = str(uuid.uuid4())
-    envelope = {"event_id": event_id, "event_type": "case.created", "aggregate_id": case["case_id"], "payload": case}
+    envelope = {
+        "event_id": event_id,
+        "event_type": "case.created",
+        "schema_version": "1.0.0",
+        "timestamp": now,
+        "producer": "bench-ceiling",
+        "aggregate_type": "case",
+        "aggregate_id": case["case_id"],
+        "aggregate_version": 1,
+        "payload": case,
+    }
     pool: asyncpg.Pool = request.app.state.pool
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
@@ -88,7 +99,7 @@ async def create_case(request: Request) -> Response:
             "active", case["severity"], case["category"], orjson.dumps(case["metadata"]).decode(), now,
         )  # fmt: skip
         await conn.execute(
-            INSERT_OUTBOX, event_id, case["case_id"], orjson.dumps(envelope).decode(), '{"ce-type": "case.created.v1"}', now
+            INSERT_OUTBOX, event_id, case["case_id"], orjson.dumps(envelope).decode(), HEADERS, now
         )
     return json_response(case, 201)
 

@@ -168,8 +168,18 @@ def create_app() -> FastAPI:
                 aggregate_type="case",
                 aggregate_id=case.case_id,
                 aggregate_version=1,
-                envelope={"event_id": event_id, "event_type": "case.created", "payload": CaseOut.model_validate(case).model_dump(mode="json")},
-                headers={"ce-type": "case.created.v1"},
+                envelope={
+                    "event_id": event_id,
+                    "event_type": "case.created",
+                    "schema_version": "1.0.0",
+                    "timestamp": now.isoformat(),
+                    "producer": "bench-common",
+                    "aggregate_type": "case",
+                    "aggregate_id": case.case_id,
+                    "aggregate_version": 1,
+                    "payload": CaseOut.model_validate(case).model_dump(mode="json"),
+                },
+                headers={"ce-specversion": "1.0", "ce-type": "case.created.v1", "content-type": "application/json"},
                 created_at=now,
             )
         )
