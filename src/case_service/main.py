@@ -80,8 +80,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             if settings.auto_migrate:
                 await upgrade_to_head(database)
             app.state.database = database
-            app.state.metrics.database_pool.watch(lambda: database.engine.pool)
             app.state.read_database = read_database
+            app.state.metrics.database_pool.watch("primary", lambda: database.engine.pool)
+            if read_database is not database:
+                app.state.metrics.database_pool.watch("replica", lambda: read_database.engine.pool)
             uow_factory = SqlAlchemyUnitOfWorkFactory(database, settings.service_name)
             app.state.case_service = CaseService(
                 uow_factory, clock=clock, idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds)
@@ -100,7 +102,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             # Workers first, newest first, while the database is still open for their last batch.
             for worker in reversed(started):
                 await worker.stop(settings.shutdown_timeout)
-            app.state.metrics.database_pool.watch(None)
+            app.state.metrics.database_pool.forget()
             if read_database is not database:
                 await read_database.dispose()
             await database.dispose()

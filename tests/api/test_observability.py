@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
@@ -30,10 +31,14 @@ async def scrape(client: AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], 
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
+    return samples_of(response.text)
+
+
+def samples_of(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    for family in text_string_to_metric_families(exposition):
+        for item in family.samples:
+            samples[(item.name, tuple(sorted(item.labels.items())))] = item.value
     return samples
 
 
@@ -83,12 +88,27 @@ async def test_the_scrape_itself_is_in_flight(client: AsyncClient) -> None:
 async def test_database_pool_usage_is_read_at_scrape_time(app: Any, client: AsyncClient) -> None:
     expected_size = app.state.database.engine.pool.size()
     idle = await scrape(client)
-    assert sample(idle, "case_db_pool_size") == expected_size
-    assert sample(idle, "case_db_pool_checked_out") == 0
+    assert sample(idle, "case_db_pool_size", database="primary") == expected_size
+    assert sample(idle, "case_db_pool_checked_out", database="primary") == 0
+    assert sample(idle, "case_db_pool_size", database="replica") is None  # no replica configured
     async with app.state.database.connection(write=False), app.state.database.connection(write=False):
         busy = await scrape(client)
-    assert sample(busy, "case_db_pool_checked_out") == 2
-    assert sample(await scrape(client), "case_db_pool_checked_out") == 0
+    assert sample(busy, "case_db_pool_checked_out", database="primary") == 2
+    assert sample(await scrape(client), "case_db_pool_checked_out", database="primary") == 0
+
+
+async def test_a_read_replica_pool_is_reported_beside_the_primary(settings: Settings) -> None:
+    # The replica here is the same database under a second pool: what is measured is the pool.
+    app = create_app(settings.model_copy(update={"database_read_url": settings.database_url, "database_pool_size": 3}))
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        async with app.state.read_database.connection(write=False):
+            samples = await scrape(client)
+    assert sample(samples, "case_db_pool_checked_out", database="replica") == 1
+    assert sample(samples, "case_db_pool_checked_out", database="primary") == 0
+    assert sample(samples, "case_db_pool_size", database="replica") is not None
+    # After shutdown the pools are gone and so are their series.
+    after = samples_of(generate_latest(app.state.metrics.registry).decode())
+    assert sample(after, "case_db_pool_size", database="primary") is None
 
 
 async def test_the_outbox_and_inbox_instruments_are_exposed(app: Any, client: AsyncClient) -> None:

@@ -92,35 +92,40 @@ class Metrics:
 
 
 class DatabasePoolCollector(Collector):
-    """Connection pool usage, read from the live pool at each scrape (nothing on the request path).
+    """Connection pool usage, read from the live pools at each scrape (nothing on the request path).
 
-    The lifespan points it at the engine's pool once the database is open; before that, and for
-    pools without a fixed size, it reports only what applies.
+    The lifespan names each pool it opens (`primary`, and `replica` when reads go elsewhere); the
+    `database` label tells them apart. Before start-up and after shutdown nothing is reported.
     """
 
     def __init__(self, namespace: str) -> None:
         self._prefix = f"{namespace}_db_pool"
-        self._pool: Callable[[], Any] | None = None
+        self._pools: dict[str, Callable[[], Any]] = {}
 
-    def watch(self, pool: Callable[[], Any] | None) -> None:
+    def watch(self, database: str, pool: Callable[[], Any]) -> None:
         """`pool` returns the current pool (the engine may replace it after a dispose)."""
-        self._pool = pool
+        self._pools[database] = pool
+
+    def forget(self) -> None:
+        self._pools.clear()
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         yield from self._families()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        pool = self._pool() if self._pool is not None else None
         checked_out, size, overflow = self._families()
-        if pool is not None and hasattr(pool, "checkedout"):
-            checked_out.add_metric([], pool.checkedout())
-            size.add_metric([], pool.size())
-            overflow.add_metric([], max(pool.overflow(), 0))
+        for database, current_pool in list(self._pools.items()):
+            pool = current_pool()
+            if hasattr(pool, "checkedout"):  # a queue pool (both drivers here); others have no size
+                checked_out.add_metric([database], pool.checkedout())
+                size.add_metric([database], pool.size())
+                overflow.add_metric([database], max(pool.overflow(), 0))
         yield from (checked_out, size, overflow)
 
     def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        labels = ["database"]
         return (
-            GaugeMetricFamily(f"{self._prefix}_checked_out", "Connections lent to requests and workers now."),
-            GaugeMetricFamily(f"{self._prefix}_size", "Connections the pool keeps open (DATABASE_POOL_SIZE)."),
-            GaugeMetricFamily(f"{self._prefix}_overflow", "Connections opened beyond the pool size, now."),
+            GaugeMetricFamily(f"{self._prefix}_checked_out", "Connections lent out now.", labels=labels),
+            GaugeMetricFamily(f"{self._prefix}_size", "Connections the pool keeps (DATABASE_POOL_SIZE).", labels=labels),
+            GaugeMetricFamily(f"{self._prefix}_overflow", "Connections open beyond the pool size now.", labels=labels),
         )
