@@ -95,11 +95,11 @@ class Settings(BaseSettings):
     # The outbox relay: drains `event_outbox` to the publisher below.
     outbox_relay_enabled: bool = Field(default=True, description="Run the outbox relay inside the API process.")
     event_publisher: Literal["log", "nats", "rabbitmq", "webhook"] = "log"
-    outbox_batch_size: int = Field(default=2000, ge=1, le=50_000, description="Events read per relay cycle.")
+    outbox_batch_size: int = Field(default=5000, ge=1, le=50_000, description="Events read per relay cycle.")
     outbox_case_batch_size: int = Field(
         default=50, ge=1, le=10_000, description="Events of one case taken per cycle (published one after another)."
     )
-    outbox_publish_concurrency: int = Field(default=200, ge=1, le=10_000, description="Cases published at once.")
+    outbox_publish_concurrency: int = Field(default=500, ge=1, le=10_000, description="Cases published at once.")
     outbox_poll_interval: float = Field(default=1.0, gt=0, le=300, description="Seconds between polls without a wake-up.")
     outbox_publish_timeout: float = Field(default=5.0, gt=0, le=120, description="Seconds before a publish counts as failed.")
     outbox_retry_base_delay: float = Field(default=0.5, gt=0, le=3600)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Text, and_, bindparam, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from case_service.adapters.database import Database
@@ -27,7 +27,8 @@ class OutboxRow:
     event_type: str
     aggregate_id: str
     aggregate_version: int
-    envelope: dict[str, Any]
+    # The envelope as the JSON text stored: sent as it is, never decoded and encoded again.
+    body: str
     headers: dict[str, str]
     attempts: int
 
@@ -110,7 +111,8 @@ class OutboxStore:
             .limit(max_events)
             .subquery("chosen")
         )
-        query = select(*(outbox.c[name] for name in _ROW_FIELDS)).join(chosen, chosen.c.id == outbox.c.id)
+        columns = [outbox.c[name] for name in _ROW_FIELDS if name != "body"]
+        query = select(*columns, cast(outbox.c.envelope, Text).label("body")).join(chosen, chosen.c.id == outbox.c.id)
         async with self._database.connection(write=False) as conn:
             rows = (await conn.execute(query)).all()
         return [OutboxRow(**{name: row._mapping[name] for name in _ROW_FIELDS}) for row in rows]

@@ -191,9 +191,17 @@ class OutboxRelay:
             async with slots:
                 for row in sorted(run, key=lambda r: r.aggregate_version):
                     self._metrics.outbox_publish_attempts.inc()
+                    event = OutgoingEvent(
+                        event_id=row.event_id,
+                        event_type=row.event_type,
+                        aggregate_id=row.aggregate_id,
+                        aggregate_version=row.aggregate_version,
+                        body=row.body.encode(),
+                        headers=row.headers,
+                    )
                     try:
-                        event = OutgoingEvent.from_envelope(row.envelope, row.headers)
-                        await asyncio.wait_for(self.publisher.publish(event), timeout=settings.outbox_publish_timeout)
+                        async with asyncio.timeout(settings.outbox_publish_timeout):
+                            await self.publisher.publish(event)
                     except Exception as exc:
                         # Stop this case here: its later events must not overtake the failed one.
                         failures.append(self._failure(row, exc))

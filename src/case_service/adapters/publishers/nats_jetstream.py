@@ -48,13 +48,16 @@ class NatsPublisher:
             ack = await js.publish_async(
                 self.subject_of(event), event.body, stream=self._stream, headers=headers, wait_stall=self._timeout
             )
-            # On timeout wait_for cancels the ack future, which frees its slot in the client.
-            await asyncio.wait_for(ack, timeout=self._timeout)
+            # On timeout the awaited ack future is cancelled, which frees its slot in the client.
+            async with asyncio.timeout(self._timeout):
+                await ack
         except Exception as exc:
             raise PublishFailed(f"NATS did not acknowledge: {type(exc).__name__}: {exc}") from exc
 
     async def _jetstream(self) -> JetStreamContext:
         # One connection for all concurrent publishes; it reconnects by itself once made.
+        if self._js is not None:
+            return self._js
         async with self._connecting:
             if self._js is None:
                 try:
