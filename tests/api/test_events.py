@@ -14,6 +14,7 @@ from case_service.adapters.tables import case_history, cases, event_outbox
 from case_service.domain import events as domain_events
 from tests.api.helpers import count_rows
 from tests.conftest import client_for
+from tests.events import deliver, envelope, evidence_event
 from tests.event_contract import assert_valid_event, channel_addresses, contract
 
 
@@ -158,3 +159,21 @@ def test_the_contract_has_a_versioned_channel_and_schema_for_every_domain_event(
     event_types = {cls.event_type for cls in vars(domain_events).values() if isinstance(cls, type) and issubclass(cls, domain_events.DomainEvent) and cls is not domain_events.DomainEvent}
     assert {"case.created", "case.updated", "case.status_changed", "case.message.added", "case.deleted"} <= event_types
     assert channel_addresses() == {event_type: f"{event_type}.v1" for event_type in event_types}
+
+
+async def test_events_caused_by_platform_events_are_valid_against_the_contract(app: FastAPI, client: AsyncClient) -> None:
+    """The consumer's changes go through the same outbox: evidence linked, a status moved by a
+    validated hypothesis, every case of a deleted user deleted."""
+    watch = OutboxWatch(app)
+    case_id = (await client.post("/api/v1/cases", json={"title": "Platform driven"})).json()["case_id"]
+    assert (await deliver(client, evidence_event(case_id, "ev_9", uploaded_at="2026-11-15T12:00:00Z"))).status_code < 300
+    hypothesis = envelope("hypothesis.validated", {"case_id": case_id, "hypothesis_id": "h1", "confidence": 0.9})
+    assert (await deliver(client, hypothesis)).status_code < 300
+    assert (await deliver(client, envelope("auth.user.deleted", {"user_id": "alice"}))).status_code < 300
+    rows = await watch.new()  # each validated against the contract on the way
+    assert [row.event_type for row in rows] == [
+        "case.created",
+        "case.evidence.added",
+        "case.status_changed",
+        "case.deleted",
+    ]
