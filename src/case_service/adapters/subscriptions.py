@@ -97,7 +97,10 @@ class NatsSubscription:
                 )
                 for subject in self._subjects
             ]
-            await asyncio.gather(*(self._drain(pull, connection, handle) for pull in pulls))
+            # One failing subject stops the others before the connection closes under them.
+            async with asyncio.TaskGroup() as group:
+                for pull in pulls:
+                    group.create_task(self._drain(pull, connection, handle))
         finally:
             with contextlib.suppress(Exception):
                 await connection.close()
@@ -109,7 +112,8 @@ class NatsSubscription:
                 raise ConnectionError("the NATS connection closed")
             try:
                 messages = await pull.fetch(FETCH_BATCH, timeout=FETCH_WAIT)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):
+                # Nothing arrived in time (the client raises either kind, depending on where it waited).
                 continue
             for message in messages:
                 await handle(NatsDelivery(message))

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from case_service.observability.metrics import Metrics
 
 Clock = Callable[[], datetime]
+Heartbeat = Callable[[], Awaitable[None]]
 # `case.deleted` carries this reason when the case went with its owner's account.
 USER_DELETED_REASON = "user_deleted"
 # The actor of changes made by an event whose envelope names no producer.
@@ -99,11 +100,14 @@ class PlatformEventService:
     def consumer(self) -> str:
         return self._policy.consumer
 
-    async def receive(self, body: bytes, source: str) -> Receipt:
+    async def receive(self, body: bytes, source: str, *, heartbeat: Heartbeat | None = None) -> Receipt:
         """Apply the event in `body` once. Raises MalformedEvent for what can never be applied;
-        any other exception is a failure worth retrying (nothing of the attempt was committed)."""
+        any other exception is a failure worth retrying (nothing of the attempt was committed).
+
+        `heartbeat` is awaited between the batches of a long effect (a user's deletion), so the
+        deliverer can tell its broker the event is still being worked on."""
         event = parse_event(body)
-        receipt = await self._dispatch(event, source)
+        receipt = await self._dispatch(event, source, heartbeat)
         if self._metrics is not None:
             if receipt.outcome is Outcome.DUPLICATE:
                 self._metrics.inbox_duplicates.inc()
@@ -111,10 +115,10 @@ class PlatformEventService:
                 self._metrics.inbox_processed.labels(event_type=event.event_type).inc()
         return receipt
 
-    async def _dispatch(self, event: IncomingEvent, source: str) -> Receipt:
+    async def _dispatch(self, event: IncomingEvent, source: str, heartbeat: Heartbeat | None) -> Receipt:
         # Payloads are checked before any transaction: a malformed one must leave no inbox row.
         if event.event_type == USER_DELETED:
-            return await self._delete_user_cases(event, user_deleted(event), source)
+            return await self._delete_user_cases(event, user_deleted(event), source, heartbeat)
         if event.event_type == EVIDENCE_UPLOADED:
             evidence = evidence_uploaded(event)
             return await self._once(event, source, lambda uow, ctx, now: self._link(uow, evidence, event, now))
@@ -175,7 +179,9 @@ class PlatformEventService:
         moved = f"{transition.from_status.value} -> {transition.to_status.value}"
         return Effect(Outcome.APPLIED, f"case {case.case_id} moved {moved}: {decision.reason}", affected=1)
 
-    async def _delete_user_cases(self, event: IncomingEvent, deleted: UserDeleted, source: str) -> Receipt:
+    async def _delete_user_cases(
+        self, event: IncomingEvent, deleted: UserDeleted, source: str, heartbeat: Heartbeat | None
+    ) -> Receipt:
         ctx = _event_context(event)
         batch_size = self._policy.user_deletion_batch_size
         while True:
@@ -203,6 +209,8 @@ class PlatformEventService:
                 return Receipt(event.event_id, event.event_type, Outcome.APPLIED, reason, affected)
             # Between batches, let the requests queued behind this writer go first.
             await asyncio.sleep(0)
+            if heartbeat is not None:
+                await heartbeat()
 
     # Dead letters ---------------------------------------------------------------------------------
 

@@ -77,7 +77,7 @@ class EventConsumer:
                 raise
             except Exception as exc:  # noqa: BLE001 - a broker outage must not end the worker
                 source = self._subscription.source
-                logger.warning("event consumer: %s unavailable (%s); retrying in %.1fs", source, exc, delay)
+                logger.warning("event consumer: %s unavailable (%r); retrying in %.1fs", source, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_DELAYS[1])
             else:
@@ -104,7 +104,8 @@ class EventConsumer:
         while True:
             attempt += 1
             try:
-                receipt = await self._events.receive(delivery.body, source)
+                # On JetStream, each batch of a long deletion pushes the ack deadline back.
+                receipt = await self._events.receive(delivery.body, source, heartbeat=delivery.keep_alive)
             except MalformedEvent as exc:
                 await self._events.dead_letter(delivery.body, source, describe_failure(exc), attempt)
                 logger.warning("event consumer: dead-lettered a malformed event: %s", exc.reason)
