@@ -15,8 +15,10 @@ from case_service.adapters.tables import cases
 from case_service.api.gateway import canonical_request, gateway_signature
 from case_service.config import ConfigurationError, Settings, load_settings
 from case_service.main import create_app
+from case_service.signing import signature_headers
 from tests.api.helpers import count_rows
 from tests.conftest import client_for, make_settings
+from tests.events import body_of, envelope
 
 SECRET = "test-gateway-secret-0123456789"
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -166,3 +168,34 @@ def test_a_short_secret_is_refused_at_start_and_an_empty_one_means_none() -> Non
     assert "GATEWAY_SHARED_SECRET" in str(error.value)
     assert load_settings(_env_file=None, gateway_shared_secret="  ").gateway_shared_secret is None
     assert "0123456789" not in repr(load_settings(_env_file=None, gateway_shared_secret=SECRET))
+
+
+OPERATOR = '["admin"]'
+
+
+async def test_the_internal_api_needs_the_gateway_signature_too(anonymous: AsyncClient) -> None:
+    target = "/internal/v1/dead-letters"
+    forged = await anonymous.get(target, headers={"X-User-ID": "mallory", "X-User-Roles": OPERATOR})
+    assert forged.status_code == 401
+    assert forged.json()["code"] == "gateway_signature_invalid"
+    vouched = await anonymous.get(target, headers=signed("GET", target, user_id="ops", roles=OPERATOR))
+    assert vouched.status_code == 200, vouched.text
+
+
+async def test_the_event_ingress_signed_with_its_own_secret_skips_the_gateway_check(
+    database_url: str,
+) -> None:
+    ingress_secret = "ingress-secret-for-tests-0123456789"
+    app = create_app(
+        make_settings(database_url, gateway_shared_secret=SECRET, event_ingress_secret=ingress_secret)
+    )
+    body = body_of(envelope("auth.user.deleted", {"user_id": "nobody"}))
+    async with app.router.lifespan_context(app), client_for(app, user_id=None) as peer:
+        accepted = await peer.post(
+            "/internal/v1/events",
+            content=body,
+            headers={"Content-Type": "application/json", **signature_headers(ingress_secret, int(time.time()), body)},
+        )
+        unsigned = await peer.post("/internal/v1/events", content=body, headers={"Content-Type": "application/json"})
+    assert accepted.status_code < 300, accepted.text
+    assert unsigned.status_code == 401 and unsigned.json()["code"] == "invalid_signature"

@@ -1,6 +1,6 @@
 """Only the gateway speaks for users: an HMAC over the request line, the identity and a timestamp.
 
-When GATEWAY_SHARED_SECRET is set, every `/api/v1` request must carry
+When GATEWAY_SHARED_SECRET is set, every `/api/v1` and `/internal/v1` request must carry
 
     X-Gateway-Timestamp: <Unix time, whole seconds>
     X-Gateway-Signature: <lowercase hex HMAC-SHA256(secret, canonical string)>
@@ -39,7 +39,10 @@ from case_service.config import Settings
 
 logger = logging.getLogger(__name__)
 
-PROTECTED_PREFIX = "/api/v1/"
+# The internal API trusts X-User-Roles as much as /api/v1 trusts X-User-ID, so it is signed too.
+PROTECTED_PREFIXES = ("/api/v1/", "/internal/v1/")
+# With EVENT_INGRESS_SECRET set, platform peers sign their events with it instead (case_service.signing).
+EVENT_INGRESS_PATH = "/internal/v1/events"
 TIMESTAMP_HEADER = "X-Gateway-Timestamp"
 SIGNATURE_HEADER = "X-Gateway-Signature"
 SCHEME = "fm-gateway-v1"
@@ -65,18 +68,30 @@ def gateway_signature(secret: str, canonical: str) -> str:
 
 
 class GatewaySignatureMiddleware:
-    """Refuses (401) an `/api/v1` request whose gateway signature is missing, stale or wrong."""
+    """Refuses (401) an `/api/v1` or `/internal/v1` request whose gateway signature is missing,
+    stale or wrong. `exempt` paths carry a signature of their own."""
 
     def __init__(
-        self, app: ASGIApp, *, secret: str, max_skew_seconds: int, clock: Callable[[], float] = time.time
+        self,
+        app: ASGIApp,
+        *,
+        secret: str,
+        max_skew_seconds: int,
+        exempt: frozenset[str] = frozenset(),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
         self._secret = secret
         self._max_skew = max_skew_seconds
+        self._exempt = exempt
         self._clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (scope["path"] + "/").startswith(PROTECTED_PREFIX):
+        if (
+            scope["type"] == "http"
+            and (scope["path"] + "/").startswith(PROTECTED_PREFIXES)
+            and scope["path"].rstrip("/") not in self._exempt
+        ):
             problem = self._problem(scope)
             if problem is not None:
                 response = error_response(
@@ -117,7 +132,7 @@ def warn_when_unprotected(settings: Settings) -> None:
     """In production, running without the gateway secret lets anyone who reaches the port be anyone."""
     if settings.environment == "production" and settings.gateway_shared_secret is None:
         logger.warning(
-            "SECURITY: GATEWAY_SHARED_SECRET is not set in production. Every /api/v1 request is trusted "
+            "SECURITY: GATEWAY_SHARED_SECRET is not set in production. Every /api/v1 and /internal/v1 request is trusted "
             "to name its own user in X-User-ID/X-User-Roles, so anything that can reach this port can act "
             "as any user, admins included. Set GATEWAY_SHARED_SECRET to the API gateway's signing secret, "
             "or make sure nothing but the gateway can reach the service."

@@ -1,7 +1,8 @@
 """The request guards, in the order a request meets them (all inside CORS, so a browser's
 preflight is answered first and every refusal still carries the CORS headers):
 
-1. the gateway signature (when GATEWAY_SHARED_SECRET is set): nobody else speaks for a user;
+1. the gateway signature (when GATEWAY_SHARED_SECRET is set): nobody else speaks for a user or
+   an operator (the event ingress, when it has EVENT_INGRESS_SECRET, checks its own signature);
 2. the per-user rate limit (when RATE_LIMIT_PER_MINUTE > 0), counted only for verified callers;
 3. the body size limit, enforced while the body is read.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from case_service.api.gateway import GatewaySignatureMiddleware, warn_when_unprotected
+from case_service.api.gateway import EVENT_INGRESS_PATH, GatewaySignatureMiddleware, warn_when_unprotected
 from case_service.api.idempotency import REPLAYED_HEADER
 from case_service.api.limits import BodySizeLimitMiddleware, RateLimitMiddleware
 from case_service.config import Settings
@@ -38,6 +39,7 @@ def install_request_guards(app: FastAPI, settings: Settings) -> None:
             GatewaySignatureMiddleware,
             secret=settings.gateway_shared_secret.get_secret_value(),
             max_skew_seconds=settings.gateway_max_skew_seconds,
+            exempt=frozenset({EVENT_INGRESS_PATH}) if settings.event_ingress_secret is not None else frozenset(),
         )
     else:
         warn_when_unprotected(settings)

@@ -1,6 +1,6 @@
 """What each request guard costs per request, measured around a do-nothing ASGI app.
 
-    .venv/bin/python scripts/guard_overhead.py
+    .venv/bin/python bench/guard_overhead.py
 
 The request is a GET of one case with X-User-ID (and a valid gateway signature), the hot path the
 guards must not slow down. No database: only the middleware's own work is timed.
