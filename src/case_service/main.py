@@ -58,7 +58,7 @@ Every `/api/v1` call must carry `X-User-ID` (the API gateway sets it after authe
 user). Callers see and change only their own cases: another user's case answers 404, exactly like
 a missing one. Every error has the same body: `{"error", "code", "details", "correlation_id"}`.
 
-When the service runs with `GATEWAY_SHARED_SECRET`, every `/api/v1` call must also carry
+When the service runs with `GATEWAY_SHARED_SECRET`, every `/api/v1` and `/internal/v1` call must also carry
 `X-Gateway-Timestamp` and `X-Gateway-Signature` (an HMAC-SHA256 the gateway computes; the README
 gives the exact computation with a worked example); without them it answers 401.
 """
