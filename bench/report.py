@@ -196,4 +196,5 @@ def render(report: Report) -> str:
             lines += [f"## {title}, 1 worker", "", *_table(report, name, 1, with_ratios=False), ""]
     lines += ["## Outbox", "", *_outbox(report), "", "## Memory (RSS per worker)", "", *_rss(report), ""]
     lines += ["## Targets", "", *_targets(report), ""]
+    lines += ["What the profiles showed and what changed in the service because of them: [PROFILE.md](PROFILE.md).", ""]
     return "\n".join(lines)
