@@ -129,7 +129,7 @@ def _targets(report: Report) -> list[str]:
         verdict = "not measured" if ok is None else ("met" if ok else "**missed**")
         rows.append(f"| {what} | {measured} | {verdict} |")
 
-    get, create = report.result("service", "get_case"), report.result("service", "create_case")
+    get = report.result("service", "get_case")
     first, deep = report.result("service", "list_first_page"), report.result("service", "list_cursor_10k")
     search = report.result("service", "search")
     get_ratio, create_ratio = report.ratio("get_case", "ceiling"), report.ratio("create_case", "ceiling")

@@ -9,7 +9,7 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 
 from case_service.adapters.tables import case_status_transitions, case_tags, cases, event_outbox
-from tests.conftest import FrozenClock, client_for
+from tests.conftest import FrozenClock
 
 CASE_ID = re.compile(r"^case_[0-9a-f]{12}$")
 OFFSET_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
