@@ -149,3 +149,37 @@ async def test_published_rows_past_retention_are_purged_in_batches_and_pending_r
 
 def _operator(app: FastAPI) -> AsyncClient:
     return client_for(app, "ops", **{"X-User-Roles": "platform-service"})
+
+
+class _StuckPurgeStore(OutboxStore):
+    """The real store, but its purge hangs until released: a purge of millions of rows, say."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.purging = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def purge_published(self, older_than: datetime, batch_size: int) -> int:
+        self.purging.set()
+        await self.release.wait()
+        return await super().purge_published(older_than, batch_size)
+
+
+async def test_a_long_purge_does_not_hold_back_publishing(
+    app: FastAPI, client: AsyncClient, settings: Settings, jetstream: TestStream, running_relays: list[OutboxRelay]
+) -> None:
+    database = app.state.database
+    store = _StuckPurgeStore(database)
+    relay = await start_relay(
+        running_relays,
+        OutboxRelay(
+            relay_settings(settings, outbox_purge_interval=0.1), database, Metrics(),
+            publisher=jetstream.publisher(), store=store,
+        ),
+    )
+    await eventually(lambda: store.purging.is_set(), what="the purge to start")
+    for n in range(3):
+        await create(client, title=f"Written while purging {n}")
+    await eventually(lambda: jetstream.holds(3), what="the events to go out during the purge")
+    assert relay.is_leader and not store.release.is_set()
+    store.release.set()

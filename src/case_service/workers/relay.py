@@ -140,8 +140,15 @@ class OutboxRelay:
 
     async def _lead(self) -> None:
         lost = self._leadership.lost
-        next_gauges = 0.0
-        next_purge = time.monotonic() + min(5.0, self._settings.outbox_purge_interval)
+        # Gauges and the purge run beside publishing, never between a commit and its publication.
+        upkeep = asyncio.create_task(self._upkeep(), name=f"{self.name}-upkeep")
+        try:
+            await self._publish_while_leading(lost)
+        finally:
+            upkeep.cancel()
+            await asyncio.gather(upkeep, return_exceptions=True)
+
+    async def _publish_while_leading(self, lost: asyncio.Event) -> None:
         while not self._stopping.is_set() and not lost.is_set():
             self._wake.clear()
             cycle = asyncio.create_task(self._cycle())
@@ -162,15 +169,18 @@ class OutboxRelay:
                 logger.warning("outbox relay cycle failed: %s: %s", type(exc).__name__, exc)
                 await self._pause(self._settings.outbox_poll_interval)
                 continue
-            now = time.monotonic()
-            if now >= next_gauges:
-                next_gauges = now + _GAUGE_REFRESH_SECONDS
-                await self._housekeeping(self._refresh_gauges)
-            if now >= next_purge:
-                next_purge = now + self._settings.outbox_purge_interval
-                await self._housekeeping(self._purge)
             if not more:
                 await self._wait_for_work()
+
+    async def _upkeep(self) -> None:
+        """While leading: the gauges every second, the purge every OUTBOX_PURGE_INTERVAL."""
+        next_purge = time.monotonic() + min(5.0, self._settings.outbox_purge_interval)
+        while True:
+            await self._housekeeping(self._refresh_gauges)
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + self._settings.outbox_purge_interval
+                await self._housekeeping(self._purge)
+            await asyncio.sleep(_GAUGE_REFRESH_SECONDS)
 
     async def _cycle(self) -> bool:
         """Publish one batch. True when the batch was full (more is probably waiting)."""
