@@ -71,7 +71,8 @@ async def write_events(
         return
     now = datetime.now(UTC)
     rows = []
-    for event in events:
+    # In version order: the relay relies on a case's ids growing with its versions.
+    for event in sorted(events, key=lambda event: event.version):
         envelope = build_envelope(event, context, producer)
         rows.append(
             {
