@@ -6,8 +6,9 @@ follows every migration. The rows are generated inside PostgreSQL by `INSERT ...
 after it (one sort per index, one join per foreign key, instead of a million tree inserts and
 trigger calls). Every value is derived from the row number, so two builds give the same data.
 
-What the database holds is written in its comment (revision, sizes, layout version); a database
-whose comment does not match what is asked is dropped and built again.
+What the database holds is written in its comment (revision, sizes, layout version). A database of
+the same sizes and layout at an older revision is brought to the head with `alembic upgrade head`,
+as a deployed database would be; any other mismatch drops it and builds it again.
 """
 
 from __future__ import annotations
@@ -86,6 +87,22 @@ def _label(revision: str, spec: DatasetSpec) -> str:
     return json.dumps({"bench": LAYOUT_VERSION, "revision": revision, **asdict(spec)}, sort_keys=True)
 
 
+def _older_revision(found: str | None, spec: DatasetSpec) -> str | None:
+    """The revision of a data set that differs from `spec`'s only by an older schema, else None."""
+    try:
+        described = json.loads(found or "")
+    except ValueError:
+        return None
+    if not isinstance(described, dict) or "revision" not in described:
+        return None
+    revision = described.pop("revision")
+    if described != {"bench": LAYOUT_VERSION, **asdict(spec)}:
+        return None
+    script = ScriptDirectory.from_config(alembic_config(load_settings(database_url="sqlite+aiosqlite:///:memory:")))
+    ancestors = {step.revision for step in script.walk_revisions()}
+    return revision if revision in ancestors else None
+
+
 async def ensure_dataset(admin_dsn: str, name: str, spec: DatasetSpec, *, log=print) -> Dataset:  # noqa: ANN001
     """The database `name` holding `spec`'s data at the migrations' head, built only when needed."""
     revision = head_revision()
@@ -98,6 +115,13 @@ async def ensure_dataset(admin_dsn: str, name: str, spec: DatasetSpec, *, log=pr
         )
         if found == label:
             log(f"dataset: reusing {name} ({spec.cases:,} cases, schema {revision})")
+            return Dataset(name, dsn, revision, spec, None)
+        older = _older_revision(found, spec)
+        if older is not None:
+            log(f"dataset: upgrading {name} from schema {older} to {revision}")
+            url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+            await asyncio.to_thread(command.upgrade, alembic_config(load_settings(database_url=url)), "head")
+            await admin.execute(f"COMMENT ON DATABASE \"{name}\" IS '{label}'")
             return Dataset(name, dsn, revision, spec, None)
         log(f"dataset: building {name} ({spec.cases:,} cases, {spec.users:,} users, schema {revision})")
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -90,3 +90,34 @@ async def test_the_conversation_migration_keeps_existing_cases_and_backfills_the
             assert (await conn.execute(text("SELECT title FROM cases"))).scalar_one() == "Old"
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.postgres_only
+async def test_the_outbox_table_gets_its_own_autovacuum_thresholds_and_loses_them_on_downgrade(fresh_url: str) -> None:
+    """A queue table churns: one dead row version per event. PostgreSQL only (SQLite has no vacuum
+    thresholds)."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    config = alembic_config(make_settings(fresh_url))
+    read = text("SELECT reloptions FROM pg_class WHERE relname = 'event_outbox'")
+
+    async def options() -> dict[str, str]:
+        engine = create_async_engine(fresh_url)
+        try:
+            async with engine.connect() as conn:
+                found = (await conn.execute(read)).scalar_one() or []
+        finally:
+            await engine.dispose()
+        return dict(option.split("=", 1) for option in found)
+
+    await asyncio.to_thread(command.upgrade, config, "head")
+    upkeep = await options()
+    assert upkeep["autovacuum_vacuum_scale_factor"] == "0"
+    assert int(upkeep["autovacuum_vacuum_threshold"]) <= 5000
+    assert upkeep["autovacuum_vacuum_cost_delay"] == "0"
+
+    await asyncio.to_thread(command.downgrade, config, "0007")
+    assert await options() == {}

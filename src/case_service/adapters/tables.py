@@ -186,7 +186,20 @@ Index(
     postgresql_where=event_outbox.c.published_at.is_(None),
     sqlite_where=event_outbox.c.published_at.is_(None),
 )
-Index("ix_event_outbox_published_at", event_outbox.c.published_at)
+# Pending rows in the order they were written: the relay walks it to find the next heads.
+Index(
+    "ix_event_outbox_pending_order",
+    event_outbox.c.id,
+    postgresql_where=event_outbox.c.published_at.is_(None),
+    sqlite_where=event_outbox.c.published_at.is_(None),
+)
+# Published rows only: the purge's index (migration 0008 says why it is partial).
+Index(
+    "ix_event_outbox_published_at",
+    event_outbox.c.published_at,
+    postgresql_where=event_outbox.c.published_at.is_not(None),
+    sqlite_where=event_outbox.c.published_at.is_not(None),
+)
 
 # One row per (user, Idempotency-Key): the request's fingerprint and the answer it got. The row is
 # claimed at the start of the write's transaction and filled in before its commit, so a committed
