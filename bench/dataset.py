@@ -147,6 +147,24 @@ async def ensure_dataset(admin_dsn: str, name: str, spec: DatasetSpec, *, log=pr
     return Dataset(name, dsn, revision, spec, elapsed)
 
 
+async def prewarm(dataset: Dataset) -> float:
+    """Read every table and index of the data set once, so the measurements see the database as a
+    server that has been running does (in memory: it is ~3 GB on a 24 GiB machine), not a disk
+    warming up: on a just-built data set, the first pass gave 37 GETs/s and 1 list page/s.
+    Returns the seconds it took."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dataset.dsn)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        await conn.execute(
+            """SELECT pg_prewarm(c.oid, 'read') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname IN ('public', 'pg_toast') AND c.relkind IN ('r', 'i', 't', 'm')"""
+        )
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
 async def _load(conn: asyncpg.Connection, spec: DatasetSpec, log) -> None:  # noqa: ANN001
     await conn.execute("SET synchronous_commit = off; SET maintenance_work_mem = '512MB'; SET work_mem = '64MB'")
     tables = ("cases", "case_tags", "case_status_transitions", "case_messages")

@@ -24,7 +24,7 @@ import asyncpg
 
 from bench import outbox, probe, report
 from bench.outbox import Broker
-from bench.dataset import Dataset, DatasetSpec, ensure_dataset
+from bench.dataset import Dataset, DatasetSpec, ensure_dataset, prewarm
 from bench.load import LoadResult, ensure_wrk, run_wrk
 from bench.servers import Server
 
@@ -109,6 +109,7 @@ async def run(options: Options) -> report.Report:
     load_before = os.getloadavg()
     name = f"fm_cases_bench_smoke_{os.getpid()}" if options.smoke else FULL_DATABASE
     dataset = await ensure_dataset(options.admin_dsn, name, SMOKE_SPEC if options.smoke else DatasetSpec())
+    print(f"dataset: read into memory in {await prewarm(dataset):.0f} s")
     broker = Broker.for_run()
     service_env = {
         "DATABASE_URL": dataset.sqlalchemy_url,
@@ -172,26 +173,30 @@ async def measure_all(dataset: Dataset, work: Path, options: Options, service_en
 
 
 async def measure_app(server: Server, scenarios: tuple[str, ...], dataset: Dataset, work: Path, options: Options) -> AppRun:
+    """Warm every scenario up once, then measure each. RSS is read at start, after the warm-up pass
+    (every code path, pool connection and cache has been used once) and at the end: growth over the
+    measured pass is what a leak would show."""
     run = AppRun(server.name, server.workers)
     with server:
         server.start(work / "logs")
         run.rss_start = server.rss_mib()
         available = probe.available_scenarios(server.base_url) if server.name == "service" else {}
+        envs: dict[str, dict[str, str]] = {}
         for scenario in scenarios:
             missing = available.get(scenario) if server.name == "service" else None
             if missing:
                 run.outcomes[scenario] = Outcome(missing=missing)
                 print(f"{server.name} {server.workers}w {scenario}: {missing}")
                 continue
-            env = await prepare(scenario, server, dataset, work, options, available)
-            await prepare_pools(scenario, dataset, work, options)
+            envs[scenario] = await prepare(scenario, server, dataset, work, options, available)
             if options.warmup > 0:
+                await prepare_pools(scenario, dataset, work, options)
                 await asyncio.to_thread(
                     run_wrk, server.base_url, scenario, data_dir=work, seconds=options.warmup,
-                    connections=options.connections, env=env,
+                    connections=options.connections, env=envs[scenario],
                 )  # fmt: skip
-            if not run.rss_warm:
-                run.rss_warm = server.rss_mib()
+        run.rss_warm = server.rss_mib()
+        for scenario, env in envs.items():
             await prepare_pools(scenario, dataset, work, options)
             result = await asyncio.to_thread(
                 run_wrk, server.base_url, scenario, data_dir=work, seconds=options.seconds,
