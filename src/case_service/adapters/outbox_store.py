@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, delete, func, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from case_service.adapters.database import Database
@@ -48,6 +48,7 @@ _PENDING_PAGE = (
     .order_by(outbox.c.id)
     .limit(bindparam("size"))
 )
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 _ENVELOPES = select(
     *(outbox.c[name] for name in _ROW_FIELDS if name != "body"), cast(outbox.c.envelope, Text).label("body")
 ).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
@@ -141,6 +142,11 @@ class OutboxStore:
         if not published and not failures:
             return
         async with self._database.connection(write=True) as conn:
+            if conn.dialect.name == "postgresql":
+                # Losing these marks in a crash only sends their events again (consumers drop
+                # repeats by event_id), so the relay does not wait for the WAL flush: under write
+                # load that wait was the longest step of a cycle.
+                await conn.execute(_ASYNC_COMMIT)
             if published:
                 await conn.execute(
                     update(outbox)
