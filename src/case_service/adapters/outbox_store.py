@@ -93,8 +93,8 @@ class OutboxStore:
         The pending rows are read in id order, a page at a time, until a batch is found, and the
         choice is made here rather than in one SQL statement: each read is a single-table range
         scan whose worst plan is a sort, whatever the planner believes about the table. (A joined
-        query planned on statistics taken while nothing was pending turned a 100,000-event backlog
-        into nested loops that never finished.) Within a case, ids grow with versions: a version is
+        query, planned on statistics taken while nothing was pending, ran into the statement
+        timeout on a 100,000-event backlog.) Within a case, ids grow with versions: a version is
         written only after the previous one committed, and `write_events` inserts in version order.
         So a case's first row in id order is its head, and its rows that follow are its next ones.
         """
