@@ -76,9 +76,12 @@ class Dataset:
         return self.dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
+def _migrations() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(load_settings(database_url="sqlite+aiosqlite:///:memory:")))
+
+
 def head_revision() -> str:
-    settings = load_settings(database_url="sqlite+aiosqlite:///:memory:")
-    head = ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
+    head = _migrations().get_current_head()
     assert head is not None
     return head
 
@@ -98,8 +101,7 @@ def _older_revision(found: str | None, spec: DatasetSpec) -> str | None:
     revision = described.pop("revision")
     if described != {"bench": LAYOUT_VERSION, **asdict(spec)}:
         return None
-    script = ScriptDirectory.from_config(alembic_config(load_settings(database_url="sqlite+aiosqlite:///:memory:")))
-    ancestors = {step.revision for step in script.walk_revisions()}
+    ancestors = {step.revision for step in _migrations().walk_revisions()}
     return revision if revision in ancestors else None
 
 
