@@ -4,9 +4,10 @@ Both run the service with its relay publishing to NATS JetStream, on a stream an
 of this run only, and listen on NATS for what arrives:
 
 - latency: creates at a fixed rate (200/s) from an asyncio client; for each `case.created` that
-  arrives, the time to its arrival on NATS from the event's own timestamp (taken by the use case
-  before its transaction: errs long) and from the client's receipt of the 201 (after the commit:
-  errs short);
+  arrives, the time to its arrival on NATS from its outbox row's `created_at` (taken just before
+  the row is inserted, a few statements before the commit: errs long) and from the client's receipt
+  of the 201 (after the commit: errs short). Twice: with the relay inside the API's process (the
+  default), and with the API's relay off and `case-service relay` running as its own process;
 - drain: with the service stopped, 100,000 pending rows are written straight into `event_outbox`
   (10 versions each of 10,000 cases); the service starts and the clock runs from the moment it
   answers until the last of them arrives on NATS.
@@ -17,14 +18,16 @@ A service without relay settings (before the relay landed) gets "pending" instea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -40,16 +43,25 @@ NATS_URL = "nats://127.0.0.1:4222"
 
 
 @dataclass(frozen=True)
+class Latency:
+    """Commit-to-publish at a steady write rate, bracketed: from the outbox row's write (inside the
+    transaction, just before its commit: errs long) and from the client's receipt of the 201 (after
+    the commit: errs short, negative when the event arrived first)."""
+
+    published: int
+    p50_ms: float
+    p99_ms: float
+    after_reply_p50_ms: float
+    after_reply_p99_ms: float
+
+
+@dataclass(frozen=True)
 class OutboxResult:
     pending: str | None = None  # why nothing was measured
     rate_per_s: float = 0.0
-    published: int = 0
-    p50_ms: float = 0.0
-    p99_ms: float = 0.0
-    # The same arrivals measured from the client's receipt of the 201 (after the commit): the true
-    # commit-to-publish time lies between the two.
-    after_reply_p50_ms: float = 0.0
-    after_reply_p99_ms: float = 0.0
+    # The relay inside the API's process (the default), and as its own `case-service relay` process.
+    in_process: Latency | None = None
+    own_process: Latency | None = None
     backlog: int = 0
     drain_seconds: float = 0.0
 
@@ -131,21 +143,18 @@ async def measure(
     await client.subscribe(f"{broker.prefix}case.>", cb=arrivals.record)
     try:
         rate, seconds = (50, 2.0) if smoke else (200, 20.0)
-        latencies, after_reply = await _latency(dataset, work, service_env, arrivals, rate=rate, seconds=seconds)
+        in_process = await _latency(dataset, work, service_env, arrivals, rate=rate, seconds=seconds)
+        arrivals.events.clear()
+        own_process = await _latency(
+            dataset, work, service_env, arrivals, rate=rate, seconds=seconds, relay_process=True
+        )
         backlog = 2_000 if smoke else 100_000
         arrivals.events.clear()
         drain = await _drain(dataset, work, service_env, arrivals, backlog)
     finally:
         await client.close()
     return OutboxResult(
-        rate_per_s=rate,
-        published=len(latencies),
-        p50_ms=_percentile(latencies, 0.5),
-        p99_ms=_percentile(latencies, 0.99),
-        after_reply_p50_ms=_percentile(after_reply, 0.5),
-        after_reply_p99_ms=_percentile(after_reply, 0.99),
-        backlog=backlog,
-        drain_seconds=drain,
+        rate_per_s=rate, in_process=in_process, own_process=own_process, backlog=backlog, drain_seconds=drain
     )
 
 
@@ -179,13 +188,26 @@ async def vacuum_outbox(dataset: Dataset) -> None:
 
 
 async def _latency(
-    dataset: Dataset, work: Path, env: dict[str, str], arrivals: Arrivals, *, rate: int, seconds: float
-) -> tuple[list[float], list[float]]:
-    """Milliseconds to each created case's event arriving on NATS: from the event's timestamp, and
-    from the moment the client received the 201."""
+    dataset: Dataset,
+    work: Path,
+    env: dict[str, str],
+    arrivals: Arrivals,
+    *,
+    rate: int,
+    seconds: float,
+    relay_process: bool = False,
+) -> Latency:
+    """Creates at `rate` per second; each `case.created` timed from its outbox row's write and from
+    the client's receipt of the 201 to its arrival on NATS. With `relay_process`, the API runs
+    without its relay and `case-service relay` publishes from a process of its own."""
     created: dict[str, float] = {}
     errors = 0
-    with Server("service", "case_service.main:app", env) as server:
+    api_env = {**env, "OUTBOX_RELAY_ENABLED": "false"} if relay_process else env
+    with contextlib.ExitStack() as stack:
+        if relay_process:
+            stack.enter_context(_relay_process(env, work / "logs" / "relay.log"))
+            await _until_a_relay_leads(dataset)
+        server = stack.enter_context(Server("service", "case_service.main:app", api_env))
         server.start(work / "logs")
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
 
@@ -215,14 +237,59 @@ async def _latency(
 
         if not await arrivals.wait_for(all_arrived, 30):
             raise RuntimeError("not every created case's event reached NATS within 30 s")
-    mine = [
-        (arrived, envelope)
-        for arrived, envelope in arrivals.events
+    arrived = {
+        str(envelope["event_id"]): (t, str(envelope["aggregate_id"]))
+        for t, envelope in arrivals.events
         if envelope.get("event_type") == "case.created" and envelope.get("aggregate_id") in created
-    ]
-    from_timestamp = [(t - datetime.fromisoformat(str(e["timestamp"])).timestamp()) * 1000 for t, e in mine]
-    from_reply = [(t - created[str(e["aggregate_id"])]) * 1000 for t, e in mine]
-    return from_timestamp, from_reply
+    }
+    conn = await asyncpg.connect(dataset.dsn)
+    try:
+        written = await conn.fetch(
+            "SELECT event_id, created_at FROM event_outbox WHERE event_id = ANY($1::text[])", list(arrived)
+        )
+    finally:
+        await conn.close()
+    from_write = [(arrived[row["event_id"]][0] - row["created_at"].timestamp()) * 1000 for row in written]
+    from_reply = [(t - created[case]) * 1000 for t, case in arrived.values()]
+    return Latency(
+        published=len(arrived),
+        p50_ms=_percentile(from_write, 0.5),
+        p99_ms=_percentile(from_write, 0.99),
+        after_reply_p50_ms=_percentile(from_reply, 0.5),
+        after_reply_p99_ms=_percentile(from_reply, 0.99),
+    )
+
+
+@contextlib.contextmanager
+def _relay_process(env: dict[str, str], log: Path) -> Iterator[None]:
+    command = [str(Path(sys.executable).parent / "case-service"), "relay"]
+    with log.open("ab") as out:
+        relay = subprocess.Popen(command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        relay.terminate()
+        try:
+            relay.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            relay.kill()
+            relay.wait()
+
+
+async def _until_a_relay_leads(dataset: Dataset, seconds: float = 30.0) -> None:
+    """The relay leads by holding an advisory lock on its own connection: wait until one is held."""
+    conn = await asyncpg.connect(dataset.dsn)
+    try:
+        deadline = time.monotonic() + seconds
+        while not await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the relay process did not take the leadership within {seconds:g} s")
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
 
 
 async def _drain(dataset: Dataset, work: Path, env: dict[str, str], arrivals: Arrivals, backlog: int) -> float:

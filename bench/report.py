@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bench.dataset import Dataset
 from bench.load import LoadResult
-from bench.outbox import OutboxResult
+from bench.outbox import Latency, OutboxResult
 
 if TYPE_CHECKING:
     from bench.run import AppRun
@@ -147,7 +147,12 @@ def _targets(report: Report) -> list[str]:
         check("first page and cursor depth 10,000 within 1.5x", None, "—")
     check("search p99 <= 100 ms", None if search is None else search.p99_ms <= 100, f"{search.p99_ms:.1f} ms" if search else "—")
     ob = report.outbox
-    check("outbox commit-to-publish p99 <= 100 ms", None if ob.pending else ob.p99_ms <= 100, "—" if ob.pending else f"{ob.p99_ms:.1f} ms")
+    for label, latency in [] if ob.pending else _latencies(ob):
+        check(
+            f"outbox commit-to-publish p99 <= 100 ms, relay {label}, from the write",
+            latency.p99_ms <= 100,
+            f"{latency.p99_ms:.1f} ms (from the 201: {latency.after_reply_p99_ms:.1f} ms)",
+        )
     check("outbox drain >= 5,000 events/s", None if ob.pending else ob.drain_per_s >= 5000, "—" if ob.pending else f"{ob.drain_per_s:,.0f}/s")
     check("zero errors", report.errors == 0, str(report.errors))
     service_runs = [r for r in report.runs if r.name == "service" and r.rss_warm and r.rss_end]
@@ -163,13 +168,27 @@ def _outbox(report: Report) -> list[str]:
     ob = report.outbox
     if ob.pending:
         return [f"Outbox: {ob.pending}."]
-    return [
-        f"- commit-to-publish at a steady {ob.rate_per_s:.0f} writes/s ({ob.published:,} events), from the event's "
-        f"timestamp (taken before the transaction began): p50 {ob.p50_ms:.1f} ms, p99 {ob.p99_ms:.1f} ms; from the "
-        f"client's receipt of the 201 (after the commit; negative when the event arrived first): "
-        f"p50 {ob.after_reply_p50_ms:.1f} ms, p99 {ob.after_reply_p99_ms:.1f} ms",
-        f"- drain of a {ob.backlog:,}-event backlog into NATS: {ob.drain_seconds:.1f} s, {ob.drain_per_s:,.0f} events/s",
+    lines = [
+        f"Commit-to-publish at a steady {ob.rate_per_s:.0f} creates/s. The true time lies between the figures measured "
+        "from the outbox row's write (a few statements before the commit: errs long) and those measured from the "
+        "client's receipt of the 201 (after the commit: errs short, negative when the event arrived first).",
+        "",
+        "| relay | events | p50 ms (from the write) | p99 ms (from the write) | p50 ms (from the 201) | p99 ms (from the 201) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
+    for label, latency in _latencies(ob):
+        lines.append(
+            f"| {label} | {latency.published:,} | {latency.p50_ms:.1f} | {latency.p99_ms:.1f} | "
+            f"{latency.after_reply_p50_ms:.1f} | {latency.after_reply_p99_ms:.1f} |"
+        )
+    lines += ["", f"Drain of a {ob.backlog:,}-event backlog into NATS (relay in the API process): "
+              f"{ob.drain_seconds:.1f} s, {ob.drain_per_s:,.0f} events/s."]  # fmt: skip
+    return lines
+
+
+def _latencies(ob: OutboxResult) -> list[tuple[str, Latency]]:
+    found = [("in the API process (default)", ob.in_process), ("own process (`case-service relay`)", ob.own_process)]
+    return [(label, latency) for label, latency in found if latency is not None]
 
 
 def render(report: Report) -> str:
