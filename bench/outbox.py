@@ -49,6 +49,7 @@ class Latency:
     the commit: errs short, negative when the event arrived first)."""
 
     published: int
+    errors: int  # creates that did not get a 201 (counted, not measured)
     p50_ms: float
     p99_ms: float
     after_reply_p50_ms: float
@@ -229,9 +230,6 @@ async def _latency(
                 await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
                 tasks.append(asyncio.create_task(create(i)))
             await asyncio.gather(*tasks)
-        if errors:
-            raise RuntimeError(f"{errors} creates failed during the outbox latency run")
-
         def all_arrived() -> bool:
             return len({e["aggregate_id"] for _t, e in arrivals.events if e.get("event_type") == "case.created"} & created.keys()) == len(created)
 
@@ -253,6 +251,7 @@ async def _latency(
     from_reply = [(t - created[case]) * 1000 for t, case in arrived.values()]
     return Latency(
         published=len(arrived),
+        errors=errors,
         p50_ms=_percentile(from_write, 0.5),
         p99_ms=_percentile(from_write, 0.99),
         after_reply_p50_ms=_percentile(from_reply, 0.5),

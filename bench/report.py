@@ -57,7 +57,8 @@ class Report:
 
     @property
     def errors(self) -> int:
-        return sum(o.result.errors for r in self.runs for o in r.outcomes.values() if o.result)
+        requests = sum(o.result.errors for r in self.runs for o in r.outcomes.values() if o.result)
+        return requests + sum(latency.errors for _label, latency in _latencies(self.outbox))
 
 
 def _shell(*command: str) -> str:
@@ -173,12 +174,13 @@ def _outbox(report: Report) -> list[str]:
         "from the outbox row's write (a few statements before the commit: errs long) and those measured from the "
         "client's receipt of the 201 (after the commit: errs short, negative when the event arrived first).",
         "",
-        "| relay | events | p50 ms (from the write) | p99 ms (from the write) | p50 ms (from the 201) | p99 ms (from the 201) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| relay | events | failed creates | p50 ms (from the write) | p99 ms (from the write) | p50 ms (from the 201) "
+        "| p99 ms (from the 201) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for label, latency in _latencies(ob):
         lines.append(
-            f"| {label} | {latency.published:,} | {latency.p50_ms:.1f} | {latency.p99_ms:.1f} | "
+            f"| {label} | {latency.published:,} | {latency.errors} | {latency.p50_ms:.1f} | {latency.p99_ms:.1f} | "
             f"{latency.after_reply_p50_ms:.1f} | {latency.after_reply_p99_ms:.1f} |"
         )
     lines += ["", f"Drain of a {ob.backlog:,}-event backlog into NATS (relay in the API process): "

@@ -43,10 +43,11 @@ def test_the_smoke_benchmark_measures_every_scenario_without_errors(
     assert outbox.pending is None and outbox.in_process is not None and outbox.own_process is not None
     # Every create's event arrived, with the relay in the API's process and in its own.
     assert outbox.in_process.published == outbox.own_process.published == 100
+    assert outbox.in_process.errors == outbox.own_process.errors == 0
     assert 0 < outbox.in_process.p50_ms <= outbox.in_process.p99_ms
     assert outbox.drain_seconds > 0
 
     text = output.read_text()
     assert "| GET case by id |" in text and "service/ceiling" in text
     assert "bench/run.py --smoke" in text
-    assert "| own process (`case-service relay`) | 100 |" in text
+    assert "| own process (`case-service relay`) | 100 | 0 |" in text
