@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import dataclasses
 from dataclasses import asdict, dataclass
 
 import asyncpg
@@ -108,7 +109,7 @@ def _older_revision(found: str | None, spec: DatasetSpec) -> str | None:
 async def ensure_dataset(admin_dsn: str, name: str, spec: DatasetSpec, *, log=print) -> Dataset:  # noqa: ANN001
     """The database `name` holding `spec`'s data at the migrations' head, built only when needed."""
     revision = head_revision()
-    dsn = admin_dsn.rsplit("/", 1)[0] + "/" + name
+    dataset = Dataset(name, admin_dsn.rsplit("/", 1)[0] + "/" + name, revision, spec, None)
     label = _label(revision, spec)
     admin = await asyncpg.connect(admin_dsn)
     try:
@@ -117,14 +118,13 @@ async def ensure_dataset(admin_dsn: str, name: str, spec: DatasetSpec, *, log=pr
         )
         if found == label:
             log(f"dataset: reusing {name} ({spec.cases:,} cases, schema {revision})")
-            return Dataset(name, dsn, revision, spec, None)
+            return dataset
         older = _older_revision(found, spec)
         if older is not None:
             log(f"dataset: upgrading {name} from schema {older} to {revision}")
-            url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-            await asyncio.to_thread(command.upgrade, alembic_config(load_settings(database_url=url)), "head")
+            await _upgrade_to_head(dataset)
             await admin.execute(f"COMMENT ON DATABASE \"{name}\" IS '{label}'")
-            return Dataset(name, dsn, revision, spec, None)
+            return dataset
         log(f"dataset: building {name} ({spec.cases:,} cases, {spec.users:,} users, schema {revision})")
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -132,9 +132,8 @@ async def ensure_dataset(admin_dsn: str, name: str, spec: DatasetSpec, *, log=pr
         await admin.close()
 
     started = time.perf_counter()
-    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-    await asyncio.to_thread(command.upgrade, alembic_config(load_settings(database_url=url)), "head")
-    conn = await asyncpg.connect(dsn)
+    await _upgrade_to_head(dataset)
+    conn = await asyncpg.connect(dataset.dsn)
     try:
         await _load(conn, spec, log)
     finally:
@@ -146,7 +145,12 @@ async def ensure_dataset(admin_dsn: str, name: str, spec: DatasetSpec, *, log=pr
     finally:
         await admin.close()
     log(f"dataset: built in {elapsed:.0f} s")
-    return Dataset(name, dsn, revision, spec, elapsed)
+    return dataclasses.replace(dataset, built_seconds=elapsed)
+
+
+async def _upgrade_to_head(dataset: Dataset) -> None:
+    settings = load_settings(database_url=dataset.sqlalchemy_url)
+    await asyncio.to_thread(command.upgrade, alembic_config(settings), "head")
 
 
 async def prewarm(dataset: Dataset) -> float:
