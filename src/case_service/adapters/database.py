@@ -29,6 +29,11 @@ class Database:
     SQLite allows one writer at a time. Write transactions start with `BEGIN IMMEDIATE` so two
     writers never both read and then fail to upgrade their lock, and within one process they queue
     on an asyncio lock instead of spinning on `database is locked`. Reads run concurrently (WAL).
+
+    PostgreSQL's pool is entered through a first-come, first-served gate as wide as the pool.
+    SQLAlchemy's pool queue lets a new request take a connection that was just returned for a
+    request already waiting, which then waits again at the back: under load a few requests
+    starved for seconds (p99 0.3-0.5 s at a p50 of 33 ms, and 503s after the pool timeout).
     """
 
     def __init__(self, settings: Settings, url: str | None = None) -> None:
@@ -38,6 +43,7 @@ class Database:
         self.is_sqlite = self.url.startswith(SQLITE_DRIVER)
         self.engine: AsyncEngine = _create_engine(settings, self.url)
         self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._pool_gate = None if self.is_sqlite else asyncio.Semaphore(settings.database_pool_size)
         self._outbox_listeners: list[Callable[[], None]] = []
 
     @property
@@ -57,7 +63,7 @@ class Database:
         # gains nothing from BEGIN/ROLLBACK but two round trips: it runs without a transaction.
         autocommit = not write and not snapshot and not self.is_sqlite
         try:
-            async with lock, self.engine.connect() as conn:
+            async with lock, self._checkout() as conn:
                 if self.is_sqlite and write:
                     conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
                 elif snapshot and not self.is_sqlite:
@@ -78,6 +84,21 @@ class Database:
                 raise _unavailable(exc) from exc
             raise
 
+    @contextlib.asynccontextmanager
+    async def _checkout(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection; on PostgreSQL, in the order the callers asked for one."""
+        if self._pool_gate is None:
+            async with self.engine.connect() as conn:
+                yield conn
+            return
+        async with asyncio.timeout(self.settings.database_connect_timeout):
+            await self._pool_gate.acquire()
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        finally:
+            self._pool_gate.release()
+
     def on_outbox_written(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener` after each commit that wrote outbox rows through this object (the
         in-process wake-up of a relay; other processes learn of them by NOTIFY or by polling).
@@ -90,7 +111,7 @@ class Database:
             listener()
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self._checkout() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
