@@ -192,27 +192,27 @@ class CaseQueries:
 
     def _conditions(self, query: CaseQuery) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = [cases.c.user_id == query.user_id]
-        for column, values in (
+        for filtered, values in (
             (cases.c.status, query.statuses),
             (cases.c.severity, query.severities),
             (cases.c.category, query.categories),
             (cases.c.session_id, query.session_ids),
         ):
             if values:
-                where.append(column.in_(values))
+                where.append(filtered.in_(values))
         if query.tags:
             tagged = select(case_tags.c.case_id).where(
                 case_tags.c.user_id == query.user_id, case_tags.c.tag.in_(query.tags)
             )
             where.append(cases.c.case_id.in_(tagged))
-        for column, lower, upper in (
+        for filtered, lower, upper in (
             (cases.c.created_at, query.created_after, query.created_before),
             (cases.c.updated_at, query.updated_after, query.updated_before),
         ):
             if lower is not None:
-                where.append(column >= lower)
+                where.append(filtered >= lower)
             if upper is not None:
-                where.append(column < upper)
+                where.append(filtered < upper)
         if query.resolved is not None:
             where.append(cases.c.resolved_at.is_not(None) if query.resolved else cases.c.resolved_at.is_(None))
         if query.has_session is not None:
