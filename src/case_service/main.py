@@ -117,6 +117,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The service traces and counts its own requests (RequestTelemetryMiddleware, OTEL_*).
+        # FastAPI's built-in OpenTelemetry would look its providers up again on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.metrics = Metrics()

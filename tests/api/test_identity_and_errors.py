@@ -77,6 +77,11 @@ async def test_the_correlation_id_is_echoed_or_made(client: AsyncClient) -> None
     assert given.headers["x-correlation-id"] == "req-42"
     made = await client.get("/api/v1/cases")
     assert len(made.headers["x-correlation-id"]) == 32
+    assert made.headers["x-correlation-id"] != (await client.get("/api/v1/cases")).headers["x-correlation-id"]
+    # A request with trace context and no id of its own is known by its trace id.
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    traced = await client.get("/api/v1/cases", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+    assert traced.headers["x-correlation-id"] == trace_id
     unsafe = await client.get("/api/v1/cases", headers={"X-Correlation-ID": "bad value\x7f" * 3})
     assert unsafe.headers["x-correlation-id"] != "bad value\x7f" * 3
 

@@ -19,7 +19,9 @@ class CorrelationIdMiddleware:
     """Takes `X-Correlation-ID` (or `X-Request-ID`) from the caller, or makes one, and echoes it.
 
     A value that is too long or holds characters unsafe for logs and headers is replaced, not
-    trusted: the caller still gets the id the service used, in the response header.
+    trusted: the caller still gets the id the service used, in the response header. The id made
+    for a request that brings none is its trace id (set by the telemetry middleware outside this
+    one), so logs, spans and events of the request share one id.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -31,8 +33,9 @@ class CorrelationIdMiddleware:
             return
         headers = Headers(scope=scope)
         given = headers.get("x-correlation-id") or headers.get("x-request-id") or ""
-        correlation_id = given if _ACCEPTED.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["correlation_id"] = correlation_id
+        state = scope.setdefault("state", {})
+        correlation_id = given if _ACCEPTED.match(given) else state.get("trace_id") or uuid.uuid4().hex
+        state["correlation_id"] = correlation_id
         token = correlation_id_var.set(correlation_id)
 
         async def send_with_id(message: Message) -> None:
