@@ -83,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--admin-dsn", default=ADMIN_DSN, help=f"a PostgreSQL database to create the data set from (default {ADMIN_DSN})")
     parser.add_argument("--output", type=Path, help="report path (default bench/RESULTS.md; smoke: a temp file)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.only.split(",")) - set(SERVICE_SCENARIOS)) if args.only else []
+    if unknown:
+        parser.error(f"--only: unknown scenario {', '.join(unknown)}; choose from {', '.join(SERVICE_SCENARIOS)}")
     smoke = args.smoke
     return Options(
         smoke=smoke,

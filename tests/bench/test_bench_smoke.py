@@ -51,3 +51,11 @@ def test_the_smoke_benchmark_measures_every_scenario_without_errors(
     assert "| GET case by id |" in text and "service/ceiling" in text
     assert "bench/run.py --smoke" in text
     assert "| own process (`case-service relay`) | 100 | 0 |" in text
+
+
+def test_an_unknown_scenario_is_refused_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run.parse_args(["--only", "get_case,get"])
+    assert exited.value.code == 2
+    message = capsys.readouterr().err
+    assert "unknown scenario get;" in message and "get_case" in message
