@@ -121,3 +121,58 @@ async def test_the_outbox_table_gets_its_own_autovacuum_thresholds_and_loses_the
 
     await asyncio.to_thread(command.downgrade, config, "0007")
     assert await options() == {}
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.postgres_only
+async def test_an_outbox_insert_notifies_the_relays_at_commit_until_downgrade(fresh_url: str) -> None:
+    """The relays' cross-process wake-up comes from the table's trigger, not from the writers.
+    PostgreSQL only (SQLite has no NOTIFY)."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    from case_service.adapters.outbox import NOTIFY_CHANNEL
+
+    config = alembic_config(make_settings(fresh_url))
+    dsn = fresh_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    insert = (
+        "INSERT INTO event_outbox (event_id, event_type, aggregate_type, aggregate_id, aggregate_version,"
+        " envelope, headers, created_at) VALUES ($1, 'case.created', 'case', $1, 1, '{}', '{}', now())"
+    )
+    heard: asyncio.Queue[str] = asyncio.Queue()
+
+    async def notifications_of(write: Callable[[asyncpg.Connection], object]) -> int:
+        """How many notifications a listener gets for `write`, once it has had time to get one."""
+        listener, writer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+        try:
+            await listener.add_listener(NOTIFY_CHANNEL, lambda *_: heard.put_nowait("notified"))
+            await write(writer)  # type: ignore[misc]
+            # A round trip on the listener after the writer's commit: any notification is in by then.
+            await listener.execute("SELECT 1")
+            count = heard.qsize()
+            while not heard.empty():
+                heard.get_nowait()
+            return count
+        finally:
+            await listener.close()
+            await writer.close()
+
+    async def commit_two(conn: asyncpg.Connection) -> None:
+        async with conn.transaction():
+            await conn.execute(insert, uuid.uuid4().hex)
+            await conn.execute(insert, uuid.uuid4().hex)
+
+    async def roll_back(conn: asyncpg.Connection) -> None:
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute(insert, uuid.uuid4().hex)
+        await transaction.rollback()
+
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await notifications_of(commit_two) == 1  # one per transaction, however many rows
+    assert await notifications_of(roll_back) == 0
+
+    await asyncio.to_thread(command.downgrade, config, "0008")
+    assert await notifications_of(commit_two) == 0

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from case_service.adapters.tables import event_outbox
@@ -17,8 +17,9 @@ from case_service.service.context import RequestContext
 SCHEMA_VERSION = "1.0.0"
 CHANNEL_VERSION = "v1"
 AGGREGATE_TYPE = "case"
-# PostgreSQL NOTIFY channel that wakes the relays. Sent inside the writing transaction, PostgreSQL
-# delivers it at commit (and never for a rolled-back one).
+# PostgreSQL NOTIFY channel that wakes the relays. The insert trigger of `event_outbox` (migration
+# 0009) sends it inside the writing transaction; PostgreSQL delivers it at commit (and never for a
+# rolled-back one).
 NOTIFY_CHANNEL = "case_outbox"
 
 
@@ -86,11 +87,9 @@ async def write_events(
                 "created_at": now,
             }
         )
+    # On PostgreSQL the table's trigger NOTIFYs NOTIFY_CHANNEL with the insert (migration 0009).
     await conn.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
-    if conn.dialect.name == "postgresql":
-        await conn.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL})
 
 
 # Built once; one row is executed as a single statement rather than through executemany.
 _INSERT_EVENT = insert(event_outbox)
-_NOTIFY = text("SELECT pg_notify(:channel, '')")
