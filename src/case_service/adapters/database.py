@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -18,9 +19,12 @@ from case_service.domain.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
+# What asyncpg raises, used directly (CaseRepository's plain reads), when its connection is lost or
+# a statement outlives DATABASE_COMMAND_TIMEOUT.
+DRIVER_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 # Failures that mean "the database is not there right now", not "this request is wrong": refused or
 # reset connections, connect and statement timeouts, an exhausted pool, a connection that died.
-_UNREACHABLE = (OSError, TimeoutError, PoolTimeout, OperationalError, InterfaceError)
+_UNREACHABLE = (PoolTimeout, OperationalError, InterfaceError, *DRIVER_CONNECTION_ERRORS)
 
 
 class Database:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -12,6 +13,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from case_service.adapters.database import DRIVER_CONNECTION_ERRORS
 from case_service.adapters.tables import (
     case_history,
     case_messages,
@@ -59,8 +61,11 @@ class CaseRepository:
         """
         keys = {"case_id": case_id, "user_id": user_id}
         if self._conn.dialect.name == "postgresql":
-            stmt = _CASE_WITH_TAGS_FOR_UPDATE if for_update else _CASE_WITH_TAGS
-            row = (await self._conn.execute(stmt, keys)).one_or_none()
+            if for_update or self._conn.in_transaction():
+                stmt = _CASE_WITH_TAGS_FOR_UPDATE if for_update else _CASE_WITH_TAGS
+                row = (await self._conn.execute(stmt, keys)).one_or_none()
+            else:
+                row = await self._read_through_driver(case_id, user_id)
             if row is None:
                 return None
             tags = list(row.tags or ())
@@ -71,6 +76,21 @@ class CaseRepository:
             tags = (await tags_of(self._conn, [case_id]))[case_id]
         self._loaded_tags[case_id] = list(tags)
         return case_from_row(row, tags)
+
+    async def _read_through_driver(self, case_id: str, user_id: str) -> Any:
+        """The case row, read by asyncpg itself. Only outside a transaction (a plain read, in
+        autocommit): SQLAlchemy has begun nothing on the connection that this could step around.
+        Around one small statement, SQLAlchemy's execution layer cost more CPU than the statement
+        (bench/PROFILE.md §8): the hottest read skips it."""
+        raw = await self._conn.get_raw_connection()
+        try:
+            record = await raw.driver_connection.fetchrow(_CASE_WITH_TAGS_BY_DRIVER, case_id, user_id)
+        except DRIVER_CONNECTION_ERRORS as exc:
+            # As SQLAlchemy does after its own statements fail so: the pool never hands it out again.
+            await self._conn.invalidate(exc)
+            raise
+        # SQLAlchemy's dialect gave the connection its jsonb codec: metadata arrives parsed.
+        return None if record is None else SimpleNamespace(**record)
 
     async def save(self, case: Case, expected_version: int) -> None:
         """Write the case back; fail if anyone changed it since it was read at `expected_version`."""
@@ -265,6 +285,8 @@ _CASE_WITH_TAGS = select(cases, _TAGS_OF_CASE.label("tags")).where(
     cases.c.case_id == bindparam("case_id"), cases.c.user_id == bindparam("user_id")
 )
 _CASE_WITH_TAGS_FOR_UPDATE = _CASE_WITH_TAGS.with_for_update(of=cases)
+# The same statement as asyncpg takes it ($1, $2), compiled once.
+_CASE_WITH_TAGS_BY_DRIVER = str(_CASE_WITH_TAGS.compile(dialect=postgresql.asyncpg.dialect()))
 # Writes take their values as execution parameters, so the statement (and its cache key) is
 # the same object on every call instead of one built from a dozen bound values each time.
 _INSERT_CASE = insert(cases)

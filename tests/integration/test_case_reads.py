@@ -1,0 +1,76 @@
+"""A plain read of a case on PostgreSQL goes straight through asyncpg; a read inside a transaction
+goes through SQLAlchemy. Both must give the same case. PostgreSQL-only: SQLite has one path."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import asyncpg
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from case_service.adapters.database import Database
+from case_service.adapters.repository import CaseRepository
+from case_service.config import Settings
+from case_service.domain.errors import DatabaseUnavailable
+from tests.api.helpers import create
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.parametrize("backend", ["postgresql"])]
+
+
+async def test_a_read_outside_a_transaction_gives_the_same_case_as_one_inside(app: FastAPI, client: AsyncClient) -> None:
+    made = await create(
+        client,
+        title="Two paths",
+        tags=["zeta", "alpha", "mid"],
+        metadata={"region": "eu-west", "nested": {"count": 3, "flags": [True, None]}},
+    )
+    database = app.state.database
+
+    async with database.connection(write=False) as conn:
+        assert not conn.in_transaction()
+        plain = await CaseRepository(conn).get(made["case_id"], "alice")
+        missing = await CaseRepository(conn).get("case_000000000000", "alice")
+        someone_elses = await CaseRepository(conn).get(made["case_id"], "bob")
+    async with database.connection(write=True) as conn:
+        assert conn.in_transaction()
+        in_transaction = await CaseRepository(conn).get(made["case_id"], "alice")
+
+    assert plain is not None and in_transaction is not None
+    assert vars(plain) == vars(in_transaction)  # a Case compares by identity; its fields must match
+    assert plain.tags == ["alpha", "mid", "zeta"]
+    assert plain.metadata == {"region": "eu-west", "nested": {"count": 3, "flags": [True, None]}}
+    assert plain.created_at.tzinfo is not None and plain.created_at.utcoffset() == UTC.utcoffset(None)
+    assert missing is None and someone_elses is None
+
+
+async def test_a_case_without_tags_reads_as_an_empty_list(app: FastAPI, client: AsyncClient) -> None:
+    made = await create(client, title="No tags")
+    async with app.state.database.connection(write=False) as conn:
+        case = await CaseRepository(conn).get(made["case_id"], "alice")
+    assert case is not None and case.tags == [] and case.metadata == {}
+
+
+async def test_a_plain_read_on_a_connection_the_server_dropped_is_unavailable_and_that_connection_is_not_reused(
+    settings: Settings, client: AsyncClient
+) -> None:
+    made = await create(client, title="Read while the connection drops")
+    database = Database(settings.model_copy(update={"database_pool_size": 1}))
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            async with database.connection(write=False) as conn:
+                dropped = (await conn.get_raw_connection()).driver_connection.get_server_pid()
+                admin = await asyncpg.connect(settings.database_url.replace("+asyncpg", "", 1))
+                try:
+                    assert await admin.fetchval("SELECT pg_terminate_backend($1)", dropped)
+                finally:
+                    await admin.close()
+                await CaseRepository(conn).get(made["case_id"], "alice")
+        # The pool's one connection is a new one, and it reads.
+        async with database.connection(write=False) as conn:
+            assert (await conn.get_raw_connection()).driver_connection.get_server_pid() != dropped
+            case = await CaseRepository(conn).get(made["case_id"], "alice")
+        assert case is not None and case.title == "Read while the connection drops"
+    finally:
+        await database.dispose()
