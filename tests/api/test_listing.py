@@ -244,3 +244,18 @@ async def test_hostile_list_parameters_are_refused_never_a_500(client: AsyncClie
     for extreme in ("9999-12-31T23:59:59.999999+00:00", "0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59-14:00"):
         response = await client.get("/api/v1/cases", params={"created_before": extreme, "updated_after": extreme})
         assert response.status_code in (200, 422), (extreme, response.text)
+
+
+async def test_every_listed_case_carries_its_own_tags_sorted(client: AsyncClient) -> None:
+    tagged = {
+        "many": ["zeta", "alpha", "k8s", "db"],
+        "one": ["network"],
+        "none": [],
+        "shared": ["db", "alpha"],
+    }
+    for title, tags in tagged.items():
+        await create(client, title=title, tags=tags)
+    seen = await page_through(client, limit=2)
+    assert {case["title"]: case["tags"] for case in seen} == {title: sorted(tags) for title, tags in tagged.items()}
+    single = (await client.get("/api/v1/cases", params={"tag": "network"})).json()["cases"]
+    assert [(case["title"], case["tags"]) for case in single] == [("one", ["network"])]

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
 from case_service.adapters.database import Database
-from case_service.adapters.repository import case_from_row, tags_of
+from case_service.adapters.repository import TAGS_OF_CASE, case_from_row, tags_of
 from case_service.adapters.tables import case_messages, case_tags, cases
 from case_service.domain.case import Case
 from case_service.domain.queries import (
@@ -85,7 +85,10 @@ class CaseQueries:
 
     async def list(self, query: CaseQuery) -> CasePage:
         sort_key = self._sort_key(query)
-        stmt = select(cases, sort_key.label("sort_key")).where(*self._conditions(query))
+        # On PostgreSQL each row brings its tags: no second query with the page's ids in a list.
+        tags_in_row = self._conn.dialect.name == "postgresql"
+        columns = [cases, sort_key.label("sort_key"), *([TAGS_OF_CASE.label("tags")] if tags_in_row else [])]
+        stmt = select(*columns).where(*self._conditions(query))
         if query.after is not None:
             position = tuple_(sort_key, cases.c.seq)
             bound = tuple_(bindparam("after_key", query.after[0], type_=sort_key.type), bindparam("after_seq", query.after[1]))
@@ -94,7 +97,10 @@ class CaseQueries:
         stmt = stmt.order_by(*(column.desc() if query.sort.descending else column.asc() for column in order))
         rows = (await self._conn.execute(stmt.limit(query.limit + 1).offset(query.offset))).all()
         page, more = rows[: query.limit], len(rows) > query.limit
-        tags = await tags_of(self._conn, [row.case_id for row in page])
+        if tags_in_row:
+            tags = {row.case_id: list(row.tags or ()) for row in page}
+        else:
+            tags = await tags_of(self._conn, [row.case_id for row in page])
         total = await self.count(query) if query.include_total else None
         return CasePage(
             cases=[case_from_row(row, tags[row.case_id]) for row in page],

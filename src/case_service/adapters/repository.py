@@ -276,12 +276,13 @@ class CaseRepository:
 # Built once: a statement constructed per call costs more Python than the query takes in PostgreSQL.
 _CASE = select(cases).where(cases.c.case_id == bindparam("case_id"), cases.c.user_id == bindparam("user_id"))
 _CASE_FOR_UPDATE = _CASE.with_for_update()
-_TAGS_OF_CASE = (
+# A case's tags, sorted, as one array column of its row (PostgreSQL).
+TAGS_OF_CASE = (
     select(func.array_agg(aggregate_order_by(case_tags.c.tag, case_tags.c.tag)))
     .where(case_tags.c.case_id == cases.c.case_id)
     .scalar_subquery()
 )
-_CASE_WITH_TAGS = select(cases, _TAGS_OF_CASE.label("tags")).where(
+_CASE_WITH_TAGS = select(cases, TAGS_OF_CASE.label("tags")).where(
     cases.c.case_id == bindparam("case_id"), cases.c.user_id == bindparam("user_id")
 )
 _CASE_WITH_TAGS_FOR_UPDATE = _CASE_WITH_TAGS.with_for_update(of=cases)
