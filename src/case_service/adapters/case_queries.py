@@ -65,12 +65,13 @@ SEVERITY_KEY = _rank_expression("severity", SEVERITY_RANK)
 STATUS_KEY = _rank_expression("status", STATUS_RANK)
 
 
-def reader_factory(database: Database) -> Callable[[], AbstractAsyncContextManager[CaseQueries]]:
-    """Readers on `database`, each on its own read-only snapshot."""
+def reader_factory(database: Database) -> Callable[..., AbstractAsyncContextManager[CaseQueries]]:
+    """Readers on `database`, each on its own read-only snapshot unless told that one statement
+    will do (on PostgreSQL a snapshot costs two more round trips: BEGIN and ROLLBACK)."""
 
     @asynccontextmanager
-    async def open_reader() -> AsyncIterator[CaseQueries]:
-        async with database.connection(write=False, snapshot=True) as conn:
+    async def open_reader(*, snapshot: bool = True) -> AsyncIterator[CaseQueries]:
+        async with database.connection(write=False, snapshot=snapshot) as conn:
             yield CaseQueries(conn)
 
     return open_reader

@@ -25,8 +25,10 @@ class CaseReader(Protocol):
     async def stats(self, query: CaseQuery, window_start: datetime) -> CaseStats: ...
 
 
-# Opens a read-only snapshot and hands out the reader on it.
-ReaderFactory = Callable[[], AbstractAsyncContextManager[CaseReader]]
+class ReaderFactory(Protocol):
+    def __call__(self, *, snapshot: bool = True) -> AbstractAsyncContextManager[CaseReader]:
+        """A reader on a read-only snapshot; `snapshot=False` when it will run one statement."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,12 @@ class BatchItem:
     case: Case | None
 
 
+def _needs_snapshot(query: CaseQuery) -> bool:
+    """A page with its total is two statements, which must see the same cases. A page alone is one
+    on PostgreSQL (SQLite's reads run in a transaction anyway)."""
+    return query.include_total
+
+
 class CaseQueryService:
     def __init__(self, reader: ReaderFactory, clock: Callable[[], datetime]) -> None:
         self._reader = reader
@@ -44,7 +52,7 @@ class CaseQueryService:
 
     async def list_cases(self, ctx: RequestContext, query: CaseQuery) -> CasePage:
         """The caller's cases as the query selects, orders and pages them."""
-        async with self._reader() as reader:
+        async with self._reader(snapshot=_needs_snapshot(query)) as reader:
             return await reader.list(replace(query, user_id=ctx.actor.user_id))
 
     async def list_user_cases(self, ctx: RequestContext, user_id: str, query: CaseQuery) -> CasePage:
@@ -52,7 +60,7 @@ class CaseQueryService:
         even whether the user exists (404, as for a case that is not theirs)."""
         if user_id != ctx.actor.user_id and not ctx.actor.is_admin:
             raise UserNotFound(user_id)
-        async with self._reader() as reader:
+        async with self._reader(snapshot=_needs_snapshot(query)) as reader:
             return await reader.list(replace(query, user_id=user_id))
 
     async def case_stats(self, ctx: RequestContext, query: CaseQuery, days: int) -> tuple[CaseStats, date]:
