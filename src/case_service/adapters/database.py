@@ -20,8 +20,15 @@ from case_service.domain.errors import DatabaseUnavailable
 logger = logging.getLogger(__name__)
 
 # What asyncpg raises, used directly (CaseRepository's plain reads), when its connection is lost or
-# a statement outlives DATABASE_COMMAND_TIMEOUT.
-DRIVER_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+# a statement outlives DATABASE_COMMAND_TIMEOUT. A server that ends the connection while a query
+# starts can leave asyncpg's protocol in a state it reports as an InternalClientError.
+DRIVER_CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 # Failures that mean "the database is not there right now", not "this request is wrong": refused or
 # reset connections, connect and statement timeouts, an exhausted pool, a connection that died.
 _UNREACHABLE = (PoolTimeout, OperationalError, InterfaceError, *DRIVER_CONNECTION_ERRORS)
