@@ -104,7 +104,7 @@ class CaseQueries:
             tags = await tags_of(self._conn, [row.case_id for row in page])
         total = await self.count(query) if query.include_total else None
         return CasePage(
-            cases=[case_from_row(row, tags[row.case_id]) for row in page],
+            cases=[case_from_row(row._mapping, tags[row.case_id]) for row in page],
             total=total,
             next_position=(page[-1].sort_key, page[-1].seq) if more else None,
         )
@@ -121,7 +121,7 @@ class CaseQueries:
             await self._conn.execute(select(cases).where(cases.c.user_id == user_id, cases.c.case_id.in_(case_ids)))
         ).all()
         tags = await tags_of(self._conn, [row.case_id for row in rows])
-        return {row.case_id: case_from_row(row, tags[row.case_id]) for row in rows}
+        return {row.case_id: case_from_row(row._mapping, tags[row.case_id]) for row in rows}
 
     async def stats(self, query: CaseQuery, window_start: datetime) -> CaseStats:
         """Counts over the selected cases, each computed by the database."""

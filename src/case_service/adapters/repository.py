@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from types import SimpleNamespace
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -60,24 +59,27 @@ class CaseRepository:
         snapshot); SQLite, in process, reads the tags with a second query.
         """
         keys = {"case_id": case_id, "user_id": user_id}
+        row: Mapping[str, Any] | None
         if self._conn.dialect.name == "postgresql":
             if for_update or self._conn.in_transaction():
                 stmt = _CASE_WITH_TAGS_FOR_UPDATE if for_update else _CASE_WITH_TAGS
-                row = (await self._conn.execute(stmt, keys)).one_or_none()
+                found = (await self._conn.execute(stmt, keys)).one_or_none()
+                row = None if found is None else found._mapping
             else:
                 row = await self._read_through_driver(case_id, user_id)
             if row is None:
                 return None
-            tags = list(row.tags or ())
+            tags = list(row["tags"] or ())
         else:
-            row = (await self._conn.execute(_CASE_FOR_UPDATE if for_update else _CASE, keys)).one_or_none()
-            if row is None:
+            found = (await self._conn.execute(_CASE_FOR_UPDATE if for_update else _CASE, keys)).one_or_none()
+            if found is None:
                 return None
+            row = found._mapping
             tags = (await tags_of(self._conn, [case_id]))[case_id]
         self._loaded_tags[case_id] = list(tags)
         return case_from_row(row, tags)
 
-    async def _read_through_driver(self, case_id: str, user_id: str) -> Any:
+    async def _read_through_driver(self, case_id: str, user_id: str) -> Mapping[str, Any] | None:
         """The case row, read by asyncpg itself. Only outside a transaction (a plain read, in
         autocommit): SQLAlchemy has begun nothing on the connection that this could step around.
         Around one small statement, SQLAlchemy's execution layer cost more CPU than the statement
@@ -89,8 +91,9 @@ class CaseRepository:
             # As SQLAlchemy does after its own statements fail so: the pool never hands it out again.
             await self._conn.invalidate(exc)
             raise
-        # SQLAlchemy's dialect gave the connection its jsonb codec: metadata arrives parsed.
-        return None if record is None else SimpleNamespace(**record)
+        # An asyncpg Record is a mapping of the row's columns. SQLAlchemy's dialect gave the
+        # connection its jsonb codec, so metadata arrives parsed.
+        return record
 
     async def save(self, case: Case, expected_version: int) -> None:
         """Write the case back; fail if anyone changed it since it was read at `expected_version`."""
@@ -262,7 +265,7 @@ class CaseRepository:
             )
         ).all()
         tags = await tags_of(self._conn, [row.case_id for row in rows])
-        return [case_from_row(row, tags[row.case_id]) for row in rows]
+        return [case_from_row(row._mapping, tags[row.case_id]) for row in rows]
 
     async def remove_many(self, removed: Sequence[Case]) -> None:
         """`remove` for many cases in two statements (a user's deletion goes batch by batch)."""
@@ -347,24 +350,26 @@ def _case_columns(case: Case) -> dict[str, Any]:
     }
 
 
-def case_from_row(row: Row[Any], tags: list[str]) -> Case:
+def case_from_row(row: Mapping[str, Any], tags: list[str]) -> Case:
+    """A case from its row's columns (`Row._mapping`, or an asyncpg Record): read by key, several
+    times faster than a Row's attributes, which a list page reads 750 of."""
     return Case(
-        case_id=row.case_id,
-        user_id=row.user_id,
-        title=row.title,
-        description=row.description,
-        status=CaseStatus(row.status),
-        severity=Severity(row.severity),
-        category=Category(row.category),
-        metadata=dict(row.metadata),
+        case_id=row["case_id"],
+        user_id=row["user_id"],
+        title=row["title"],
+        description=row["description"],
+        status=CaseStatus(row["status"]),
+        severity=Severity(row["severity"]),
+        category=Category(row["category"]),
+        metadata=dict(row["metadata"]),
         tags=list(tags),
-        session_id=row.session_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        resolved_at=row.resolved_at,
-        version=row.version,
-        message_count=row.message_count,
-        last_activity_at=row.last_activity_at,
+        session_id=row["session_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        resolved_at=row["resolved_at"],
+        version=row["version"],
+        message_count=row["message_count"],
+        last_activity_at=row["last_activity_at"],
     )
 
 
