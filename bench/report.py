@@ -109,6 +109,25 @@ def _table(report: Report, name: str, workers: int, with_ratios: bool) -> list[s
     return lines
 
 
+def _floor(report: Report) -> list[str]:
+    """The FastAPI floor, beside the ceiling it is measured against."""
+    if not report.run("floor", 1):
+        return []
+    floor, ceiling = report.result("floor", "get_case"), report.result("ceiling", "get_case")
+    share = f"{floor.rps / ceiling.rps:.2f}x" if floor and ceiling and ceiling.rps else "—"
+    return [
+        "## Floor under FastAPI: one route, one `Header` dependency, asyncpg + orjson, 1 worker",
+        "",
+        "The ceiling's statement and body behind FastAPI's routing and parameter handling, nothing else "
+        f"(`bench/refapps/floor.py`): **{share} of the ceiling** on GET by id in this run. The service, "
+        "built on the same framework, adds the caller's checks, correlation ids, metrics and spans, the "
+        "error body, ETags, the domain object and the response model on top of it.",
+        "",
+        *_table(report, "floor", 1, with_ratios=False),
+        "",
+    ]
+
+
 def _rss(report: Report) -> list[str]:
     lines = [
         "| app | workers | RSS at start (MiB) | after the warm-up pass | at end | growth over the measured pass |",
@@ -221,6 +240,7 @@ def render(report: Report) -> str:
     for name, title in (("ceiling", "Ceiling: Starlette + asyncpg + orjson"), ("common", "Common pattern: FastAPI + SQLAlchemy ORM + response_model")):
         if report.run(name, 1):
             lines += [f"## {title}, 1 worker", "", *_table(report, name, 1, with_ratios=False), ""]
+    lines += _floor(report)
     lines += ["## Outbox", "", *_outbox(report), "", "## Memory (RSS per worker)", "", *_rss(report), ""]
     lines += ["## Targets", "", *_targets(report), ""]
     lines += ["What the profiles showed and what changed in the service because of them: [PROFILE.md](PROFILE.md).", ""]

@@ -1,7 +1,7 @@
 """The benchmark, in one command: `.venv/bin/python bench/run.py` (add `--smoke` for a seconds-long run).
 
 It builds or reuses the PostgreSQL data set, starts the service with 1 and then 2 uvicorn workers,
-starts the two reference apps (the ceiling and the common pattern), drives each scenario with wrk
+starts the two reference apps (the ceiling and the common pattern) and the FastAPI floor, drives each scenario with wrk
 at 64 connections from a separate process, measures the outbox, and writes a Markdown report.
 """
 
@@ -36,6 +36,9 @@ SERVICE_SCENARIOS = (
     "create_case", "add_message", "change_status", "dashboard",
 )  # fmt: skip
 REFERENCE_SCENARIOS = ("get_case", "create_case")
+# The apps of bench/refapps and what each answers: the issue's two references, and the floor under
+# FastAPI (GET only), which shows how much of the ceiling the framework itself leaves.
+REFERENCE_APPS = {"ceiling": REFERENCE_SCENARIOS, "common": REFERENCE_SCENARIOS, "floor": ("get_case",)}
 WRITERS = 500
 
 
@@ -165,9 +168,9 @@ async def measure_all(dataset: Dataset, work: Path, options: Options, service_en
         runs.append(await measure_app(service, options.scenarios, dataset, work, options))
         if workers == 1:
             # The references run right after the service's 1-worker pass, on the same data and load.
-            for name in ("ceiling", "common"):
+            for name, answers in REFERENCE_APPS.items():
                 app = Server(name, f"bench.refapps.{name}:create_app", reference_env, factory=True)
-                wanted = tuple(s for s in options.scenarios if s in REFERENCE_SCENARIOS)
+                wanted = tuple(s for s in options.scenarios if s in answers)
                 if wanted:
                     runs.append(await measure_app(app, wanted, dataset, work, options))
                     # Their outbox rows are not the service's events: no relay of the service sends them.

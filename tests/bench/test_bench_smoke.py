@@ -33,8 +33,8 @@ def test_the_smoke_benchmark_measures_every_scenario_without_errors(
         else:
             assert outcome.result.requests > 0, scenario
             assert outcome.result.errors == 0, scenario
-    for reference in ("ceiling", "common"):
-        for scenario in run.REFERENCE_SCENARIOS:
+    for reference, scenarios in run.REFERENCE_APPS.items():
+        for scenario in scenarios:
             result = report.result(reference, scenario)
             assert result is not None and result.requests > 0 and result.errors == 0, (reference, scenario)
     assert report.ratio("get_case", "ceiling") is not None
@@ -49,6 +49,7 @@ def test_the_smoke_benchmark_measures_every_scenario_without_errors(
 
     text = output.read_text()
     assert "| GET case by id |" in text and "service/ceiling" in text
+    assert "## Floor under FastAPI" in text and "of the ceiling** on GET by id" in text
     assert "bench/run.py --smoke" in text
     assert "| own process (`case-service relay`) | 100 | 0 |" in text
 
