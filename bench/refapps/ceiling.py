@@ -108,23 +108,24 @@ async def health(_request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
+@asynccontextmanager
+async def pool_lifespan(app: Starlette) -> AsyncIterator[None]:
+    """`app.state.pool`: BENCH_POOL_SIZE asyncpg connections to BENCH_DSN while the app runs."""
+    size = int(os.environ.get("BENCH_POOL_SIZE", "20"))
+    app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=size, max_size=size)
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
 def create_app() -> Starlette:
     """`uvicorn --factory bench.refapps.ceiling:create_app`; BENCH_DSN names the database."""
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        size = int(os.environ.get("BENCH_POOL_SIZE", "20"))
-        app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=size, max_size=size)
-        try:
-            yield
-        finally:
-            await app.state.pool.close()
-
     return Starlette(
         routes=[
             Route("/health", health),
             Route("/api/v1/cases", create_case, methods=["POST"]),
             Route("/api/v1/cases/{case_id}", get_case),
         ],
-        lifespan=lifespan,
+        lifespan=pool_lifespan,
     )

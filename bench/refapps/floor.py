@@ -8,16 +8,12 @@ exception middleware. What the service adds on top of it is everything this rout
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
-import asyncpg
 from fastapi import Depends, FastAPI, Header, Request
 from starlette.responses import Response
 
-from bench.refapps.ceiling import GET_CASE, case_body, json_response
+from bench.refapps.ceiling import GET_CASE, case_body, json_response, pool_lifespan
 
 
 async def caller(x_user_id: Annotated[str | None, Header()] = None) -> str:
@@ -37,17 +33,7 @@ async def health() -> Response:
 
 def create_app() -> FastAPI:
     """`uvicorn --factory bench.refapps.floor:create_app`; BENCH_DSN names the database."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        size = int(os.environ.get("BENCH_POOL_SIZE", "20"))
-        app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=size, max_size=size)
-        try:
-            yield
-        finally:
-            await app.state.pool.close()
-
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI(lifespan=pool_lifespan)
     app.add_api_route("/health", health)
     app.add_api_route("/api/v1/cases/{case_id}", get_case)
     return app
