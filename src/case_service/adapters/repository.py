@@ -83,7 +83,7 @@ class CaseRepository:
         """The case row, read by asyncpg itself. Only outside a transaction (a plain read, in
         autocommit): SQLAlchemy has begun nothing on the connection that this could step around.
         Around one small statement, SQLAlchemy's execution layer cost more CPU than the statement
-        (bench/PROFILE.md §8): the hottest read skips it."""
+        (bench/PROFILE.md §8.2): the hottest read skips it."""
         raw = await self._conn.get_raw_connection()
         try:
             record = await raw.driver_connection.fetchrow(_CASE_WITH_TAGS_BY_DRIVER, case_id, user_id)
