@@ -1,8 +1,9 @@
 """The benchmark, in one command: `.venv/bin/python bench/run.py` (add `--smoke` for a seconds-long run).
 
 It builds or reuses the PostgreSQL data set, starts the service with 1 and then 2 uvicorn workers,
-starts the two reference apps (the ceiling and the common pattern) and the FastAPI floor, drives each scenario with wrk
-at 64 connections from a separate process, measures the outbox, and writes a Markdown report.
+starts the two reference apps (the ceiling and the common pattern) and the floor under FastAPI,
+drives each scenario with wrk at 64 connections from a separate process, measures the outbox, and
+writes a Markdown report.
 """
 
 from __future__ import annotations

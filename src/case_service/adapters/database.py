@@ -98,17 +98,16 @@ class Database:
     @contextlib.asynccontextmanager
     async def _checkout(self) -> AsyncIterator[AsyncConnection]:
         """A pooled connection; on PostgreSQL, in the order the callers asked for one."""
-        if self._pool_gate is None:
-            async with self.engine.connect() as conn:
-                yield conn
-            return
-        async with asyncio.timeout(self.settings.database_connect_timeout):
-            await self._pool_gate.acquire()
+        gate = self._pool_gate
+        if gate is not None:
+            async with asyncio.timeout(self.settings.database_connect_timeout):
+                await gate.acquire()
         try:
             async with self.engine.connect() as conn:
                 yield conn
         finally:
-            self._pool_gate.release()
+            if gate is not None:
+                gate.release()
 
     def on_outbox_written(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener` after each commit that wrote outbox rows through this object (the
