@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -86,6 +87,7 @@ class CaseQueries:
 
     async def list(self, query: CaseQuery) -> CasePage:
         sort_key = self._sort_key(query)
+        relevance = self._search.score_values(query.search) if query.sort.field is SortField.RELEVANCE else {}
         # On PostgreSQL each row brings its tags: no second query with the page's ids in a list.
         tags_in_row = self._conn.dialect.name == "postgresql"
         columns = [cases, sort_key.label("sort_key"), *([TAGS_OF_CASE.label("tags")] if tags_in_row else [])]
@@ -96,7 +98,7 @@ class CaseQueries:
             stmt = stmt.where(position < bound if query.sort.descending else position > bound)
         order = (sort_key, cases.c.seq)
         stmt = stmt.order_by(*(column.desc() if query.sort.descending else column.asc() for column in order))
-        rows = (await self._conn.execute(stmt.limit(query.limit + 1).offset(query.offset))).all()
+        rows = (await self._conn.execute(stmt.limit(query.limit + 1).offset(query.offset), relevance)).all()
         page, more = rows[: query.limit], len(rows) > query.limit
         if tags_in_row:
             tags = {row.case_id: list(row.tags or ()) for row in page}
@@ -187,7 +189,7 @@ class CaseQueries:
         sort_field = query.sort.field
         if sort_field is SortField.RELEVANCE:
             assert query.search is not None, "relevance without a search"
-            return self._search.score(query.search)
+            return self._search.score(len(query.search.terms))
         if sort_field is SortField.TITLE:
             return self._search.title_key()
         return {
@@ -257,13 +259,26 @@ class _PostgresSearch:
         )
         return cases.c.case_id.in_(messages)
 
-    def score(self, search: SearchQuery) -> ColumnElement[int]:
+    @staticmethod
+    @cache
+    def score(term_count: int) -> ColumnElement[int]:
+        """The relevance of a search with `term_count` terms: built once per count (building it is
+        most of a search's Python time), with the terms' queries as parameters (`score_values`)."""
         score: ColumnElement[int] = literal_column("0", Integer)
-        for term in search.terms:
+        for index in range(term_count):
             for field_name, weight in RELEVANCE_WEIGHTS.items():
-                tsquery = func.to_tsquery(literal_column("'simple'"), _tsquery_term(term, _PG_WEIGHT[field_name]))
-                score = score + case((self._vector.op("@@")(tsquery), weight), else_=0)
+                query = bindparam(_score_key(index, field_name), type_=String)
+                tsquery = func.to_tsquery(literal_column("'simple'"), query)
+                score = score + case((_PostgresSearch._vector.op("@@")(tsquery), weight), else_=0)
         return score
+
+    @staticmethod
+    def score_values(search: SearchQuery) -> dict[str, str]:
+        return {
+            _score_key(index, field_name): _tsquery_term(term, _PG_WEIGHT[field_name])
+            for index, term in enumerate(search.terms)
+            for field_name in RELEVANCE_WEIGHTS
+        }
 
     def title_key(self) -> ColumnElement[str]:
         # Byte order of the UTF-8 text, as SQLite's BINARY collation: the same order on both.
@@ -321,17 +336,30 @@ class _SqliteSearch:
         messages = select(_messages_fts.c.case_id).where(literal_column(_messages_fts.name).op("MATCH")(match))
         return cases.c.case_id.in_(messages)
 
-    def score(self, search: SearchQuery) -> ColumnElement[int]:
+    @staticmethod
+    @cache
+    def score(term_count: int) -> ColumnElement[int]:
+        """As PostgreSQL's: one expression per term count, the MATCH strings as parameters."""
         score: ColumnElement[int] = literal_column("0", Integer)
-        for term in search.terms:
+        for index in range(term_count):
             for field_name, weight in RELEVANCE_WEIGHTS.items():
-                score = score + case((self._case_match(f"{field_name} : {_fts_term(term)}"), weight), else_=0)
+                match = bindparam(_score_key(index, field_name), type_=String)
+                score = score + case((_SqliteSearch._case_match(match), weight), else_=0)
         return score
+
+    @staticmethod
+    def score_values(search: SearchQuery) -> dict[str, str]:
+        return {
+            _score_key(index, field_name): f"{field_name} : {_fts_term(term)}"
+            for index, term in enumerate(search.terms)
+            for field_name in RELEVANCE_WEIGHTS
+        }
 
     def title_key(self) -> ColumnElement[str]:
         return cases.c.title
 
-    def _case_match(self, match: str) -> ColumnElement[bool]:
+    @staticmethod
+    def _case_match(match: str | ColumnElement[str]) -> ColumnElement[bool]:
         found = select(_cases_fts.c.rowid).where(literal_column(_cases_fts.name).op("MATCH")(match))
         return cases.c.seq.in_(found)
 
@@ -362,6 +390,10 @@ class _SqliteSearch:
         return select(
             func.count(durations.c.seconds), func.avg(durations.c.seconds), middle.scalar_subquery()
         )
+
+
+def _score_key(index: int, field_name: str) -> str:
+    return f"relevance_{index}_{field_name}"
 
 
 def _fts_term(term: SearchTerm) -> str:
