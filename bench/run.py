@@ -27,7 +27,7 @@ from bench import outbox, probe, report
 from bench.outbox import Broker
 from bench.dataset import Dataset, DatasetSpec, ensure_dataset, prewarm
 from bench.load import LoadResult, ensure_wrk, run_wrk
-from bench.servers import Server
+from bench.servers import Server, wait_until_quiet
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 FULL_DATABASE = "fm_cases_bench"
@@ -205,6 +205,8 @@ async def measure_app(server: Server, scenarios: tuple[str, ...], dataset: Datas
         run.rss_warm = server.rss_mib()
         for scenario, env in envs.items():
             await prepare_pools(scenario, dataset, work, options)
+            if not await asyncio.to_thread(wait_until_quiet):
+                print(f"{server.name} {server.workers}w {scenario}: the machine did not go quiet; measuring anyway")
             result = await asyncio.to_thread(
                 run_wrk, server.base_url, scenario, data_dir=work, seconds=options.seconds,
                 connections=options.connections, env=env,

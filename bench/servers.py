@@ -97,6 +97,33 @@ class Server:
         self.stop()
 
 
+def wait_until_quiet(window: float = 0.25, idle_share: float = 0.9, limit: float = 15.0) -> bool:
+    """Wait until the machine's CPUs are idle (`idle_share` over two windows in a row), so a
+    measurement does not start while the last one's requests are still being served: wrk stops
+    sending, but the 64 requests in flight (a search, a stats count) and the events the relay has
+    still to publish keep the service and the database busy for a moment. False when `limit`
+    seconds pass first."""
+    deadline = time.monotonic() + limit
+    quiet_windows = 0
+    before = _cpu_times()
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        after = _cpu_times()
+        busy, idle = after[0] - before[0], after[1] - before[1]
+        before = after
+        quiet_windows = quiet_windows + 1 if idle >= idle_share * (busy + idle) else 0
+        if quiet_windows == 2:
+            return True
+    return False
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, idle) clock ticks of all CPUs since boot, from /proc/stat (iowait counts as idle)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, idle
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
