@@ -1,5 +1,5 @@
 """`case-service`: serve the API, run the outbox relay, consume platform events, manage dead letters,
-migrate the database, export the OpenAPI contract, purge expired idempotency keys."""
+migrate the database, export the OpenAPI contract, purge expired idempotency keys and old inbox rows."""
 
 from __future__ import annotations
 
@@ -58,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "purge-idempotency-keys",
         help="delete the Idempotency-Key answers older than IDEMPOTENCY_TTL_SECONDS (run it from cron)",
     )
+    commands.add_parser(
+        "purge-inbox",
+        help="delete inbox rows completed more than INBOX_RETENTION_SECONDS ago (the relay's leader also does it)",
+    )
 
     args = parser.parse_args(argv)
     try:
@@ -77,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.command == "purge-idempotency-keys":
             purged = asyncio.run(purge_idempotency_keys(settings))
             print(f"purged {purged} expired idempotency keys", file=sys.stderr)
+        elif args.command == "purge-inbox":
+            purged = asyncio.run(purge_inbox(settings))
+            print(f"purged {purged} completed inbox rows", file=sys.stderr)
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
@@ -207,6 +214,20 @@ async def purge_idempotency_keys(settings: Settings) -> int:
     finally:
         await database.dispose()
 
+
+
+async def purge_inbox(settings: Settings) -> int:
+    from case_service.adapters.database import Database
+    from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
+    from case_service.service.cases import utc_now
+    from case_service.service.platform_events import InboxPurge
+
+    database = Database(settings)
+    try:
+        uow_factory = SqlAlchemyUnitOfWorkFactory(database, settings.service_name)
+        return await InboxPurge.for_settings(uow_factory, utc_now, settings).purge()
+    finally:
+        await database.dispose()
 
 if __name__ == "__main__":
     main()

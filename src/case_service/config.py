@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     event_consumer_retry_backoff: float = Field(default=0.5, gt=0, le=60)
     event_consumer_retry_backoff_max: float = Field(default=30.0, gt=0, le=3600)
     event_consumer_ack_wait: float = Field(default=60.0, gt=0, le=3600)
+    inbox_retention_seconds: float = Field(
+        default=30 * 24 * 3600,
+        ge=3600,
+        description="Keep a completed inbox row this long: a redelivery of its event within it is still a "
+        "duplicate. Make it longer than any redelivery or replay window of the brokers that deliver to us.",
+    )
     event_ingress_secret: SecretStr | None = None
     event_ingress_tolerance: float = Field(default=300.0, gt=0, le=86_400)
     user_deletion_batch_size: int = Field(default=200, ge=1, le=5_000)

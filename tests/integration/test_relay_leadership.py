@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
 
 from case_service.adapters.database import Database
 from case_service.adapters.outbox import write_events
 from case_service.adapters.outbox_store import OutboxStore
 from case_service.adapters.repository import CaseRepository
-from case_service.adapters.tables import event_outbox
+from case_service.adapters.tables import event_inbox, event_outbox
 from case_service.config import Settings
 from case_service.domain.case import Case, new_case_id
 from case_service.observability.metrics import Metrics
@@ -145,6 +145,30 @@ async def test_published_rows_past_retention_are_purged_in_batches_and_pending_r
     assert deleted == 5
     assert [r.id for r in await outbox_rows(database)] == [rows[5].id, rows[6].id]
 
+
+
+async def test_the_leader_also_purges_inbox_rows_completed_before_the_retention(
+    app: FastAPI, settings: Settings, running_relays: list[OutboxRelay]
+) -> None:
+    database = app.state.database
+    retention = timedelta(seconds=settings.inbox_retention_seconds)
+    async with database.connection(write=True) as conn:
+        for event_id, age in (("old", retention + timedelta(hours=1)), ("recent", retention - timedelta(hours=1))):
+            completed = datetime.now(UTC) - age
+            await conn.execute(
+                insert(event_inbox).values(
+                    consumer=settings.event_consumer_name, event_id=event_id, event_type="t", source="http",
+                    outcome="applied", affected=0, received_at=completed, completed_at=completed,
+                )
+            )  # fmt: skip
+        await conn.commit()
+    await start_relay(running_relays, OutboxRelay(relay_settings(settings, outbox_purge_interval=0.1), database, Metrics()))
+
+    async def only_the_recent_row_is_left() -> bool:
+        async with database.connection(write=False) as conn:
+            return list((await conn.execute(select(event_inbox.c.event_id))).scalars()) == ["recent"]
+
+    await eventually(only_the_recent_row_is_left, what="the leader's purge of the old inbox row")
 
 
 def _operator(app: FastAPI) -> AsyncClient:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -65,6 +65,19 @@ class InboxStore:
             .where(event_inbox.c.consumer == entry.consumer, event_inbox.c.event_id == entry.event_id)
             .values(outcome=outcome.value, reason=reason, affected=affected, completed_at=now)
         )
+
+    async def purge_completed(self, older_than: datetime, limit: int) -> int:
+        """Delete up to `limit` rows completed before `older_than`; pending rows are never touched
+        (a user's deletion in progress keeps its count there). Returns how many went."""
+        oldest = (
+            select(event_inbox.c.consumer, event_inbox.c.event_id)
+            .where(event_inbox.c.completed_at.is_not(None), event_inbox.c.completed_at < older_than)
+            .limit(limit)
+        )
+        result = await self._conn.execute(
+            delete(event_inbox).where(tuple_(event_inbox.c.consumer, event_inbox.c.event_id).in_(oldest))
+        )
+        return int(result.rowcount)
 
 
 class DeadLetterStore:

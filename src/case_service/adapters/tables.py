@@ -257,6 +257,14 @@ event_inbox = Table(
     Column("completed_at", UTCDateTime, nullable=True),
 )
 
+# The retention purge's index: completed rows by when they completed (migration 0010).
+Index(
+    "ix_event_inbox_completed_at",
+    event_inbox.c.completed_at,
+    postgresql_where=event_inbox.c.completed_at.is_not(None),
+    sqlite_where=event_inbox.c.completed_at.is_not(None),
+)
+
 # Events that could not be applied: malformed ones at once, others after the retries ran out.
 # `body` is the delivery exactly as received, so a replay parses the same bytes.
 event_dead_letter = Table(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from case_service.domain.case import Case, is_case_id
@@ -269,6 +269,38 @@ class PlatformEventService:
         if found is None:
             raise DeadLetterNotFound(dead_letter_id)
         return found
+
+
+class InboxPurge:
+    """Deletes the inbox rows completed longer ago than the retention, a batch per transaction.
+
+    Run by the outbox relay's leader beside its own purge, and by `case-service purge-inbox`. A
+    purged event delivered again would apply again, so the retention must outlast every way an
+    event can come back (INBOX_RETENTION_SECONDS). Pending rows are never purged.
+    """
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock, retention: timedelta, batch_size: int) -> None:
+        self._uow = uow_factory
+        self._now = clock
+        self._retention = retention
+        self._batch_size = batch_size
+
+    @classmethod
+    def for_settings(cls, uow_factory: UnitOfWorkFactory, clock: Clock, settings: Settings) -> InboxPurge:
+        retention = timedelta(seconds=settings.inbox_retention_seconds)
+        return cls(uow_factory, clock, retention, settings.outbox_purge_batch_size)
+
+    async def purge(self) -> int:
+        """How many rows went."""
+        older_than = self._now() - self._retention
+        purged = 0
+        while True:
+            async with self._uow(_operations_context(), write=True) as uow:
+                deleted = await uow.inbox.purge_completed(older_than, self._batch_size)
+                await uow.commit()
+            purged += deleted
+            if deleted < self._batch_size:
+                return purged
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -7,7 +7,8 @@ attempt count, error and next attempt time (exponential backoff with jitter) and
 later events of its case only. A relay that dies between publishing and marking publishes the
 events again after restart: consumers deduplicate by `event_id` (JetStream by `Nats-Msg-Id`).
 
-Only the leader of the database publishes (see adapters/leadership.py). It wakes on the outbox
+Only the leader of the database publishes (see adapters/leadership.py), and purges what has been
+kept long enough: published outbox rows and completed inbox rows. It wakes on the outbox
 NOTIFY (PostgreSQL), on an in-process signal from this process's unit of work, on a due retry, and
 otherwise every OUTBOX_POLL_INTERVAL.
 """
@@ -30,8 +31,10 @@ from case_service.adapters.database import Database
 from case_service.adapters.leadership import Leadership, leadership_for
 from case_service.adapters.outbox_store import OutboxRow, OutboxStore, PublishFailure
 from case_service.adapters.publishers import EventPublisher, OutgoingEvent, PublishFailed, build_publisher
+from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from case_service.config import Settings
 from case_service.observability.metrics import Metrics
+from case_service.service.platform_events import InboxPurge
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,9 @@ class OutboxRelay:
         self._metrics = metrics
         self.publisher = publisher or build_publisher(settings)
         self._store = store or OutboxStore(database)
+        self._inbox_purge = InboxPurge.for_settings(
+            SqlAlchemyUnitOfWorkFactory(database, settings.service_name), _utc_now, settings
+        )
         self.identity = identity or f"{settings.service_name}/{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -173,13 +179,15 @@ class OutboxRelay:
                 await self._wait_for_work()
 
     async def _upkeep(self) -> None:
-        """While leading: the gauges every second, the purge every OUTBOX_PURGE_INTERVAL."""
+        """While leading: the gauges every second; every OUTBOX_PURGE_INTERVAL, the purge of
+        published outbox rows and of completed inbox rows (the leader is the one relay that runs)."""
         next_purge = time.monotonic() + min(5.0, self._settings.outbox_purge_interval)
         while True:
             await self._housekeeping(self._refresh_gauges)
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + self._settings.outbox_purge_interval
                 await self._housekeeping(self._purge)
+                await self._housekeeping(self._purge_inbox)
             await asyncio.sleep(_GAUGE_REFRESH_SECONDS)
 
     async def _cycle(self) -> bool:
@@ -273,6 +281,12 @@ class OutboxRelay:
         deleted = await self._store.purge_published(cutoff, self._settings.outbox_purge_batch_size)
         if deleted:
             logger.info("purged %d published outbox rows older than %s", deleted, cutoff.isoformat())
+
+    async def _purge_inbox(self) -> None:
+        deleted = await self._inbox_purge.purge()
+        if deleted:
+            retention = self._settings.inbox_retention_seconds
+            logger.info("purged %d completed inbox rows older than %gs", deleted, retention)
 
     def _set_leader(self, leading: bool) -> None:
         self._leading = leading
