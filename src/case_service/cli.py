@@ -215,7 +215,6 @@ async def purge_idempotency_keys(settings: Settings) -> int:
         await database.dispose()
 
 
-
 async def purge_inbox(settings: Settings) -> int:
     from case_service.adapters.database import Database
     from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -228,6 +227,7 @@ async def purge_inbox(settings: Settings) -> int:
         return await InboxPurge.for_settings(uow_factory, utc_now, settings).purge()
     finally:
         await database.dispose()
+
 
 if __name__ == "__main__":
     main()
