@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -165,61 +166,85 @@ async def measure_all(dataset: Dataset, work: Path, options: Options, service_en
     runs = []
     reference_env = {"BENCH_DSN": dataset.dsn, "BENCH_POOL_SIZE": "20"}
     for workers in options.workers:
-        service = Server("service", "case_service.main:app", service_env, workers=workers)
-        runs.append(await measure_app(service, options.scenarios, dataset, work, options))
+        apps = [(Server("service", "case_service.main:app", service_env, workers=workers), options.scenarios)]
         if workers == 1:
-            # The references run right after the service's 1-worker pass, on the same data and load.
+            # The references are measured beside the service's 1-worker pass, on the same data and load.
             for name, answers in REFERENCE_APPS.items():
-                app = Server(name, f"bench.refapps.{name}:create_app", reference_env, factory=True)
                 wanted = tuple(s for s in options.scenarios if s in answers)
                 if wanted:
-                    runs.append(await measure_app(app, wanted, dataset, work, options))
-                    # Their outbox rows are not the service's events: no relay of the service sends them.
-                    await outbox.settle_pending(dataset)
+                    apps.append((Server(name, f"bench.refapps.{name}:create_app", reference_env, factory=True), wanted))
+        runs += await measure_side_by_side(apps, dataset, work, options)
     return runs
 
 
-async def measure_app(server: Server, scenarios: tuple[str, ...], dataset: Dataset, work: Path, options: Options) -> AppRun:
-    """Warm every scenario up once, then measure each. RSS is read at start, after the warm-up pass
-    (every code path, pool connection and cache has been used once) and at the end: growth over the
-    measured pass is what a leak would show."""
-    run = AppRun(server.name, server.workers)
-    with server:
-        server.start(work / "logs")
-        run.rss_start = server.rss_mib()
-        available = probe.available_scenarios(server.base_url) if server.name == "service" else {}
-        envs: dict[str, dict[str, str]] = {}
-        for scenario in scenarios:
-            missing = available.get(scenario) if server.name == "service" else None
-            if missing:
-                run.outcomes[scenario] = Outcome(missing=missing)
-                print(f"{server.name} {server.workers}w {scenario}: {missing}")
-                continue
-            envs[scenario] = await prepare(scenario, server, dataset, work, options, available)
-            if options.warmup > 0:
-                await prepare_pools(scenario, dataset, work, options)
-                await asyncio.to_thread(
-                    run_wrk, server.base_url, scenario, data_dir=work, seconds=options.warmup,
-                    connections=options.connections, env=envs[scenario],
+async def measure_side_by_side(
+    apps: list[tuple[Server, tuple[str, ...]]], dataset: Dataset, work: Path, options: Options
+) -> list[AppRun]:
+    """Every app runs at once; each scenario is measured on each app in turn, the service first, so
+    the ratios compare measurements taken seconds apart (this machine's speed drifts over minutes).
+    Each app first gets a warm-up pass over all its scenarios. RSS is read at start, after the
+    warm-up pass (every code path, pool connection and cache has been used once) and at the end:
+    growth over the measured pass is what a leak would show.
+
+    While a reference app is loaded the service is paused (SIGSTOP), so its relay and gauges take
+    no CPU from it; the rows a reference's creates leave pending in `event_outbox` are marked
+    published before the service resumes, so its relay never publishes them."""
+    service = apps[0][0]
+    runs = {id(server): AppRun(server.name, server.workers) for server, _ in apps}
+    envs: dict[int, dict[str, dict[str, str]]] = {id(server): {} for server, _ in apps}
+    with contextlib.ExitStack() as stack:
+        for server, _ in apps:
+            stack.enter_context(server)
+            server.start(work / "logs")
+            runs[id(server)].rss_start = server.rss_mib()
+        available = probe.available_scenarios(service.base_url)
+
+        async def load(server: Server, scenario: str, seconds: float) -> LoadResult:
+            if server is not service:
+                service.pause()
+            try:
+                result = await asyncio.to_thread(
+                    run_wrk, server.base_url, scenario, data_dir=work, seconds=seconds,
+                    connections=options.connections, env=envs[id(server)][scenario],
                 )  # fmt: skip
-        run.rss_warm = server.rss_mib()
-        for scenario, env in envs.items():
-            await prepare_pools(scenario, dataset, work, options)
-            if not await asyncio.to_thread(wait_until_quiet):
-                print(f"{server.name} {server.workers}w {scenario}: the machine did not go quiet; measuring anyway")
-            result = await asyncio.to_thread(
-                run_wrk, server.base_url, scenario, data_dir=work, seconds=options.seconds,
-                connections=options.connections, env=env,
-            )  # fmt: skip
-            run.outcomes[scenario] = Outcome(result=result)
-            print(
-                f"{server.name} {server.workers}w {scenario}: {result.rps:,.0f} rps, p50 {result.p50_ms:.1f} ms, "
-                f"p99 {result.p99_ms:.1f} ms, {result.errors} errors"
-            )
-        run.rss_end = server.rss_mib()
-        if any(o.result and o.result.errors for o in run.outcomes.values()):
-            print(f"{server.name}: errors; server log tail:\n{server.log_path.read_text()[-2000:] if server.log_path else ''}")
-    return run
+                if server is not service and scenario == "create_case":
+                    await outbox.settle_pending(dataset)
+            finally:
+                service.resume()
+            return result
+
+        for server, scenarios in apps:
+            for scenario in scenarios:
+                missing = available.get(scenario)
+                if missing:
+                    runs[id(server)].outcomes[scenario] = Outcome(missing=missing)
+                    print(f"{server.name} {server.workers}w {scenario}: {missing}")
+                    continue
+                envs[id(server)][scenario] = await prepare(scenario, service, dataset, work, options, available)
+                if options.warmup > 0:
+                    await prepare_pools(scenario, dataset, work, options)
+                    await load(server, scenario, options.warmup)
+            runs[id(server)].rss_warm = server.rss_mib()
+        for scenario in options.scenarios:
+            for server, _ in apps:
+                if scenario not in envs[id(server)]:
+                    continue
+                await prepare_pools(scenario, dataset, work, options)
+                if not await asyncio.to_thread(wait_until_quiet):
+                    print(f"{server.name} {server.workers}w {scenario}: the machine did not go quiet; measuring anyway")
+                result = await load(server, scenario, options.seconds)
+                runs[id(server)].outcomes[scenario] = Outcome(result=result)
+                print(
+                    f"{server.name} {server.workers}w {scenario}: {result.rps:,.0f} rps, p50 {result.p50_ms:.1f} ms, "
+                    f"p99 {result.p99_ms:.1f} ms, {result.errors} errors"
+                )
+        for server, _ in apps:
+            run = runs[id(server)]
+            run.rss_end = server.rss_mib()
+            if any(o.result and o.result.errors for o in run.outcomes.values()):
+                tail = server.log_path.read_text()[-2000:] if server.log_path else ""
+                print(f"{server.name}: errors; server log tail:\n{tail}")
+    return list(runs.values())
 
 
 def dashboard_mix(available: dict[str, str | None]) -> str:

@@ -80,9 +80,19 @@ class Server:
     def rss_mib(self) -> list[float]:
         return [rss_mib(pid) for pid in self.worker_pids()]
 
+    def pause(self) -> None:
+        """Stop every process of the app (SIGSTOP): it takes no CPU until `resume`."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
+        self.resume()  # a paused app would not act on SIGTERM until continued
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=15)
