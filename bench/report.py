@@ -227,7 +227,8 @@ def render(report: Report) -> str:
         f"- data: database `{report.dataset.name}` at schema {report.dataset.revision}, {spec.cases:,} cases of "
         f"{spec.users:,} users (skewed), ~3 messages and 1-3 tags per case ({built})",
         f"- load: wrk, 1 thread, {report.connections} connections, {report.seconds:.0f} s per scenario after a warm-up pass over "
-        "every scenario; the data set read into memory first (pg_prewarm); "
+        "every scenario, each measurement started on idle CPUs; in the 1-worker pass each scenario measured on every app "
+        "in turn, the service first (paused while the others run); the data set read into memory first (pg_prewarm); "
         "every app under uvicorn with uvloop + httptools, access log off, 20 database connections per worker",
         "",
         "## Service, 1 worker, against the ceiling and the common pattern",
