@@ -172,6 +172,8 @@ async def settle_pending(dataset: Dataset) -> None:
     blur both measurements: mark them published. Only ever the benchmark's own database."""
     conn = await asyncpg.connect(dataset.dsn)
     try:
+        # An error, not a hang, if a paused service's transaction holds some of them (bench/run.py).
+        await conn.execute("SET lock_timeout = '30s'")
         await conn.execute("UPDATE event_outbox SET published_at = now() WHERE published_at IS NULL")
     finally:
         await conn.close()

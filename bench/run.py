@@ -199,7 +199,12 @@ async def measure_side_by_side(
             runs[id(server)].rss_start = server.rss_mib()
         available = probe.available_scenarios(service.base_url)
 
-        async def load(server: Server, scenario: str, seconds: float) -> LoadResult:
+        async def load(server: Server, scenario: str, seconds: float, *, measured: bool) -> LoadResult:
+            # On idle CPUs: the last load's work is done, and the service's relay has nothing left to
+            # mark published (paused in the middle of that, it would hold rows the clean-up after a
+            # reference's creates must update).
+            if not await asyncio.to_thread(wait_until_quiet) and measured:
+                print(f"{server.name} {server.workers}w {scenario}: the machine did not go quiet; measuring anyway")
             if server is not service:
                 service.pause()
             try:
@@ -223,16 +228,14 @@ async def measure_side_by_side(
                 envs[id(server)][scenario] = await prepare(scenario, service, dataset, work, options, available)
                 if options.warmup > 0:
                     await prepare_pools(scenario, dataset, work, options)
-                    await load(server, scenario, options.warmup)
+                    await load(server, scenario, options.warmup, measured=False)
             runs[id(server)].rss_warm = server.rss_mib()
         for scenario in options.scenarios:
             for server, _ in apps:
                 if scenario not in envs[id(server)]:
                     continue
                 await prepare_pools(scenario, dataset, work, options)
-                if not await asyncio.to_thread(wait_until_quiet):
-                    print(f"{server.name} {server.workers}w {scenario}: the machine did not go quiet; measuring anyway")
-                result = await load(server, scenario, options.seconds)
+                result = await load(server, scenario, options.seconds, measured=True)
                 runs[id(server)].outcomes[scenario] = Outcome(result=result)
                 print(
                     f"{server.name} {server.workers}w {scenario}: {result.rps:,.0f} rps, p50 {result.p50_ms:.1f} ms, "
