@@ -206,8 +206,9 @@ async def _latency(
     without its relay and `case-service relay` publishes from a process of its own.
 
     Steady state only, the same for both placements: the clock starts once a relay leads and one
-    unmeasured second of creates at `rate` has been published (the relay's first events after a
-    start wait for its broker connection and leadership: tens of ms, a few percent of a 20 s run)."""
+    unmeasured second of creates at `rate` has been published (the first events after a start wait
+    for the relay's leadership, broker connection and first statements: up to about 100 ms for
+    about 1% of a 20 s run, which was the p99)."""
     errors = 0
     api_env = {**env, "OUTBOX_RELAY_ENABLED": "false"} if relay_process else env
     with contextlib.ExitStack() as stack:
