@@ -86,8 +86,7 @@ class CaseQueries:
         self._search = _PostgresSearch() if conn.dialect.name == "postgresql" else _SqliteSearch()
 
     async def list(self, query: CaseQuery) -> CasePage:
-        sort_key = self._sort_key(query)
-        relevance = self._search.score_values(query.search) if query.sort.field is SortField.RELEVANCE else {}
+        sort_key, sort_values = self._sort_key(query)
         # On PostgreSQL each row brings its tags: no second query with the page's ids in a list.
         tags_in_row = self._conn.dialect.name == "postgresql"
         columns = [cases, sort_key.label("sort_key"), *([TAGS_OF_CASE.label("tags")] if tags_in_row else [])]
@@ -98,7 +97,7 @@ class CaseQueries:
             stmt = stmt.where(position < bound if query.sort.descending else position > bound)
         order = (sort_key, cases.c.seq)
         stmt = stmt.order_by(*(column.desc() if query.sort.descending else column.asc() for column in order))
-        rows = (await self._conn.execute(stmt.limit(query.limit + 1).offset(query.offset), relevance)).all()
+        rows = (await self._conn.execute(stmt.limit(query.limit + 1).offset(query.offset), sort_values)).all()
         page, more = rows[: query.limit], len(rows) > query.limit
         if tags_in_row:
             tags = {row.case_id: list(row.tags or ()) for row in page}
@@ -185,19 +184,21 @@ class CaseQueries:
             median_seconds_to_resolve=None if median is None else round(float(median), 3),
         )
 
-    def _sort_key(self, query: CaseQuery) -> ColumnElement[Any]:
+    def _sort_key(self, query: CaseQuery) -> tuple[ColumnElement[Any], dict[str, str]]:
+        """The expression cases are ordered by, and the values of its parameters (a search's terms)."""
         sort_field = query.sort.field
         if sort_field is SortField.RELEVANCE:
             assert query.search is not None, "relevance without a search"
-            return self._search.score(len(query.search.terms))
+            return self._search.score(len(query.search.terms)), self._search.score_values(query.search)
         if sort_field is SortField.TITLE:
-            return self._search.title_key()
-        return {
+            return self._search.title_key(), {}
+        key = {
             SortField.CREATED_AT: cases.c.created_at,
             SortField.UPDATED_AT: cases.c.updated_at,
             SortField.SEVERITY: SEVERITY_KEY,
             SortField.STATUS: STATUS_KEY,
         }[sort_field]
+        return key, {}
 
     def _conditions(self, query: CaseQuery) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = [cases.c.user_id == query.user_id]
