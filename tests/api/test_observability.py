@@ -168,6 +168,29 @@ async def test_a_valid_traceparent_reaches_the_logs_and_the_outbox_headers(
     assert (line["trace_id"], line["span_id"]) == (TRACE_ID, forwarded.span_id)
 
 
+
+async def test_the_callers_tracestate_goes_into_the_outbox_headers_with_the_traceparent(
+    app: Any, client: AsyncClient
+) -> None:
+    traced = await client.post(
+        "/api/v1/cases",
+        json={"title": "traced"},
+        headers=[
+            ("traceparent", TRACEPARENT),
+            ("tracestate", "rojo=00f067aa0ba902b7"),
+            ("tracestate", "congo=t61rcWkgMzE"),
+        ],
+    )
+    untraced = await client.post("/api/v1/cases", json={"title": "untraced"}, headers={"tracestate": "rojo=1"})
+    broken = await client.post(
+        "/api/v1/cases", json={"title": "broken"}, headers={"traceparent": TRACEPARENT, "tracestate": "Rojo=1"}
+    )
+    (headers,) = await outbox_headers(app, traced.json()["case_id"])
+    assert headers["tracestate"] == "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+    for response in (untraced, broken):  # no trace to belong to; a list out of form
+        (headers,) = await outbox_headers(app, response.json()["case_id"])
+        assert "traceparent" in headers and "tracestate" not in headers
+
 @pytest.mark.parametrize("header", [None, "00-zzzz-00f067aa0ba902b7-01", f"00-{TRACE_ID}-0000000000000000-01"])
 async def test_without_a_valid_traceparent_a_new_trace_starts(app: Any, client: AsyncClient, header: str | None) -> None:
     extra = {"traceparent": header} if header else {}

@@ -1,10 +1,10 @@
-"""W3C traceparent: what is accepted, what is refused, and what the next hop receives."""
+"""W3C trace context: which traceparent and tracestate are accepted, and what the next hop receives."""
 
 from __future__ import annotations
 
 import pytest
 
-from case_service.observability.tracing import parse_traceparent, start_span
+from case_service.observability.tracing import parse_traceparent, parse_tracestate, start_span
 
 VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -51,3 +51,38 @@ def test_an_invalid_traceparent_is_ignored_and_a_new_trace_starts(value: str) ->
 
 def test_each_new_trace_has_its_own_id() -> None:
     assert start_span(None).trace_id != start_span(None).trace_id
+
+
+def test_the_callers_tracestate_is_passed_on_as_one_list() -> None:
+    span = start_span(VALID, ["rojo=00f067aa0ba902b7", " congo=t61rcWkgMzE, tenant@vendor=x:1/2 "])
+    assert span.tracestate == "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,tenant@vendor=x:1/2"
+
+
+def test_a_tracestate_without_a_valid_traceparent_is_dropped() -> None:
+    assert start_span(None, ["rojo=00f067aa0ba902b7"]).tracestate is None
+    assert start_span("garbage", ["rojo=00f067aa0ba902b7"]).tracestate is None
+    assert start_span(VALID).tracestate is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Rojo=1",  # uppercase key
+        "rojo",  # no value
+        "rojo=",  # empty value
+        "rojo=a\tb",  # a tab in the value
+        "rojo=a=b",  # '=' in the value
+        "rojo=1,rojo=2",  # a key twice
+        ",".join(f"k{n}=v" for n in range(33)),  # more than 32 members
+        "rojo=caf\u00e9",  # not ASCII
+    ],
+)
+def test_a_tracestate_that_breaks_the_rules_is_dropped_whole(value: str) -> None:
+    assert parse_tracestate([value]) is None
+    assert start_span(VALID, [value]).tracestate is None
+
+
+def test_a_long_tracestate_loses_members_from_the_end() -> None:
+    members = [f"k{n}={'v' * 100}" for n in range(8)]  # 8 members of 104 characters
+    kept = parse_tracestate([",".join(members)])
+    assert kept == ",".join(members[:4])  # 4 * 104 + 3 commas = 419; a fifth would pass 512

@@ -44,12 +44,13 @@ def build_envelope(event: DomainEvent, context: RequestContext, producer: str) -
 
 
 def cloudevents_headers(
-    envelope: dict[str, Any], producer: str, traceparent: str | None = None
+    envelope: dict[str, Any], producer: str, traceparent: str | None = None, tracestate: str | None = None
 ) -> dict[str, str]:
     """CloudEvents 1.0 binary-mode attributes, carried as broker headers beside the JSON body.
 
-    With the request's `traceparent` (W3C Trace Context, as the CloudEvents distributed-tracing
-    extension carries it) a consumer continues the trace of the request that caused the event.
+    With the request's `traceparent` and `tracestate` (W3C Trace Context, as the CloudEvents
+    distributed-tracing extension carries them) a consumer continues the trace of the request that
+    caused the event.
     """
     headers = {
         "ce-specversion": "1.0",
@@ -62,6 +63,8 @@ def cloudevents_headers(
     }
     if traceparent:
         headers["traceparent"] = traceparent
+        if tracestate:
+            headers["tracestate"] = tracestate
     return headers
 
 
@@ -83,7 +86,7 @@ async def write_events(
                 "aggregate_id": event.case_id,
                 "aggregate_version": event.version,
                 "envelope": envelope,
-                "headers": cloudevents_headers(envelope, producer, context.traceparent),
+                "headers": cloudevents_headers(envelope, producer, context.traceparent, context.tracestate),
                 "created_at": now,
             }
         )

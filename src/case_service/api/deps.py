@@ -76,6 +76,7 @@ async def get_request_context(
         actor=actor,
         correlation_id=request.state.correlation_id,
         traceparent=getattr(request.state, "traceparent", None),
+        tracestate=getattr(request.state, "tracestate", None),
     )
 
 

@@ -55,11 +55,13 @@ class RequestTelemetryMiddleware:
             return
         started = time.perf_counter()
         traceparent = None
+        tracestate: list[str] = []
         for name, value in scope["headers"]:
             if name == b"traceparent":
                 traceparent = value.decode("latin-1")
-                break
-        span = start_span(traceparent)
+            elif name == b"tracestate":
+                tracestate.append(value.decode("latin-1"))
+        span = start_span(traceparent, tracestate)
         exported = None
         if self.spans is not None:
             span, exported = self.spans.start(span, scope["method"])
@@ -67,6 +69,7 @@ class RequestTelemetryMiddleware:
         state["trace_id"] = span.trace_id
         state["span_id"] = span.span_id
         state["traceparent"] = span.traceparent
+        state["tracestate"] = span.tracestate
         token = request_state_var.set(state)
         status = 500
         in_flight = self.metrics.http_in_flight

@@ -56,6 +56,7 @@ class SpanExport:
             span_id=format(own.span_id, "016x"),
             flags=format(int(own.trace_flags), "02x"),
             parent_span_id=trace.parent_span_id,
+            tracestate=trace.tracestate,
         )
         return context, span
 

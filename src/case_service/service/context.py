@@ -30,5 +30,7 @@ class Actor:
 class RequestContext:
     actor: Actor
     correlation_id: str
-    # W3C trace context of the request (this service's span), carried into the events it writes.
+    # W3C trace context of the request (this service's span, and the caller's tracestate), carried
+    # into the events it writes.
     traceparent: str | None = None
+    tracestate: str | None = None
