@@ -21,6 +21,7 @@ from case_service.adapters.database import Database
 from case_service.adapters.migrations import upgrade_to_head
 from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from case_service.api.cursor import CursorCodec
+from case_service.api.deps import document_caller_headers
 from case_service.api.errors import install_error_handlers
 from case_service.api.guards import EXPOSED_RESPONSE_HEADERS, document_cross_cutting_responses, install_request_guards
 from case_service.api.idempotency import install_replay_handler
@@ -174,6 +175,7 @@ def _openapi_with_one_error_body(app: FastAPI) -> dict[str, Any]:
                         "description": "A field, parameter or header is invalid; `details.errors` names each one.",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
                     }
+        document_caller_headers(schema, app.routes)
         document_cross_cutting_responses(schema)
         components = schema.get("components", {}).get("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):

@@ -78,14 +78,7 @@ async def receive_event(request: Request, settings: SettingsDep, events: Platfor
     body = await request.body()
     secret = settings.event_ingress_secret
     if secret is None:
-        await get_operator_context(
-            await get_request_context(
-                request,
-                request.headers.get("x-user-id"),
-                request.headers.get("x-user-email"),
-                request.headers.get("x-user-roles"),
-            )
-        )
+        await get_operator_context(await get_request_context(request))
     else:
         try:
             verify(
