@@ -25,7 +25,6 @@ from case_service.api.deps import document_caller_headers
 from case_service.api.errors import install_error_handlers
 from case_service.api.guards import EXPOSED_RESPONSE_HEADERS, document_cross_cutting_responses, install_request_guards
 from case_service.api.idempotency import install_replay_handler
-from case_service.api.middleware import CorrelationIdMiddleware
 from case_service.api.routes import (
     cases,
     context,
@@ -40,7 +39,7 @@ from case_service.api.routes import (
     tags,
     users,
 )
-from case_service.api.telemetry import RequestTelemetryMiddleware
+from case_service.api.telemetry import CORRELATION_HEADER, RequestTelemetryMiddleware
 from case_service.config import Settings, load_settings
 from case_service.observability.logging import configure_logging
 from case_service.observability.metrics import Metrics
@@ -137,9 +136,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         allow_credentials="*" not in settings.cors_origins,
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Correlation-ID", *EXPOSED_RESPONSE_HEADERS],
+        expose_headers=[CORRELATION_HEADER, *EXPOSED_RESPONSE_HEADERS],
     )
-    app.add_middleware(CorrelationIdMiddleware)
     # Outermost: requests refused by any inner layer are still counted, timed and logged.
     app.add_middleware(
         RequestTelemetryMiddleware, metrics=app.state.metrics, access_log=settings.access_log, spans=spans
