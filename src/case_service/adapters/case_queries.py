@@ -5,6 +5,13 @@ Search runs on each database's own full-text index, kept up to date by the datab
 `case_messages.search_vector`; SQLite's FTS5 tables `cases_fts` and `case_messages_fts`. The
 parsed query (domain/search.py) is rendered here into each one's syntax, every word quoted, and
 passed as a bound parameter.
+
+On PostgreSQL the rendered queries are first turned into `tsquery` values by `to_tsquery` in a
+statement of their own, and the search takes them as `tsquery` parameters. Written into the search
+itself, `to_tsquery` runs once per candidate row and relevance test (four times per row for one
+word) as soon as PostgreSQL reuses a generic plan for the prepared statement, which it does from
+its sixth execution on a pooled connection: that made a search of 12,000 cases 2.2 times slower
+(bench/PROFILE.md §10).
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Text,
+    cast,
     extract,
     bindparam,
     case,
@@ -30,7 +39,7 @@ from sqlalchemy import (
     table,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
@@ -53,6 +62,10 @@ from case_service.domain.search import SearchQuery, SearchTerm
 # The weight letters of the PostgreSQL vector, per field (see migration 0006).
 _PG_WEIGHT = {"title": "A", "tags": "B", "description": "C"}
 _OPEN_STATUSES = ("active", "investigating")
+# Names of a search's parameters: what every term must match, in the case or in its messages
+# (relevance tests are named by `_score_key`).
+_MATCH = "search_match"
+_MESSAGE_MATCH = "search_message_match"
 
 
 def _rank_expression(column: str, ranks: dict[Any, int]) -> ColumnElement[int]:
@@ -86,7 +99,8 @@ class CaseQueries:
         self._search = _PostgresSearch() if conn.dialect.name == "postgresql" else _SqliteSearch()
 
     async def list(self, query: CaseQuery) -> CasePage:
-        sort_key, sort_values = self._sort_key(query)
+        searched = await self._search_values(query)
+        sort_key = self._sort_key(query)
         # On PostgreSQL each row brings its tags: no second query with the page's ids in a list.
         tags_in_row = self._conn.dialect.name == "postgresql"
         columns = [cases, sort_key.label("sort_key"), *([TAGS_OF_CASE.label("tags")] if tags_in_row else [])]
@@ -97,22 +111,22 @@ class CaseQueries:
             stmt = stmt.where(position < bound if query.sort.descending else position > bound)
         order = (sort_key, cases.c.seq)
         stmt = stmt.order_by(*(column.desc() if query.sort.descending else column.asc() for column in order))
-        rows = (await self._conn.execute(stmt.limit(query.limit + 1).offset(query.offset), sort_values)).all()
+        rows = (await self._conn.execute(stmt.limit(query.limit + 1).offset(query.offset), searched)).all()
         page, more = rows[: query.limit], len(rows) > query.limit
         if tags_in_row:
             tags = {row.case_id: list(row.tags or ()) for row in page}
         else:
             tags = await tags_of(self._conn, [row.case_id for row in page])
-        total = await self.count(query) if query.include_total else None
+        total = await self._count(query, searched) if query.include_total else None
         return CasePage(
             cases=[case_from_row(row._mapping, tags[row.case_id]) for row in page],
             total=total,
             next_position=(page[-1].sort_key, page[-1].seq) if more else None,
         )
 
-    async def count(self, query: CaseQuery) -> int:
+    async def _count(self, query: CaseQuery, searched: dict[str, str]) -> int:
         stmt = select(func.count()).select_from(cases).where(*self._conditions(query))
-        return int((await self._conn.execute(stmt)).scalar_one())
+        return int((await self._conn.execute(stmt, searched)).scalar_one())
 
     async def get_many(self, user_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
         """The user's cases among `case_ids`, by id; ids of other users' cases are simply absent."""
@@ -126,6 +140,7 @@ class CaseQueries:
 
     async def stats(self, query: CaseQuery, window_start: datetime) -> CaseStats:
         """Counts over the selected cases, each computed by the database."""
+        searched = await self._search_values(query)
         selected = self._conditions(query)
 
         resolved = cases.c.resolved_at.is_not(None)
@@ -138,7 +153,8 @@ class CaseQueries:
                 func.sum(case((resolved, 1), else_=0)).label("resolved"),
             )
             .where(*selected)
-            .group_by(cases.c.status, cases.c.severity, cases.c.category)
+            .group_by(cases.c.status, cases.c.severity, cases.c.category),
+            searched,
         )
         by_status: dict[str, int] = {}
         by_severity: dict[str, int] = {}
@@ -157,19 +173,23 @@ class CaseQueries:
             .where(*selected, case_tags.c.user_id == query.user_id)
             .group_by(case_tags.c.tag)
             .order_by(tag_count.desc(), case_tags.c.tag)
-            .limit(TOP_TAGS)
+            .limit(TOP_TAGS),
+            searched,
         )
         day = self._search.day_of(cases.c.created_at).label("day")
         per_day = await self._conn.execute(
             select(day, func.count().label("n"))
             .where(*selected, cases.c.created_at >= window_start)
             .group_by(day)
-            .order_by(day)
+            .order_by(day),
+            searched,
         )
         durations = select(self._search.seconds_between(cases.c.created_at, cases.c.resolved_at).label("seconds")).where(
             *selected, resolved
         )
-        count, mean, median = (await self._conn.execute(self._search.resolve_times(durations.subquery()))).one()
+        count, mean, median = (
+            await self._conn.execute(self._search.resolve_times(durations.subquery()), searched)
+        ).one()
         return CaseStats(
             total=total,
             by_status=by_status,
@@ -184,21 +204,27 @@ class CaseQueries:
             median_seconds_to_resolve=None if median is None else round(float(median), 3),
         )
 
-    def _sort_key(self, query: CaseQuery) -> tuple[ColumnElement[Any], dict[str, str]]:
-        """The expression cases are ordered by, and the values of its parameters (a search's terms)."""
+    async def _search_values(self, query: CaseQuery) -> dict[str, str]:
+        """The values of the search's parameters in the statements `_conditions` and `_sort_key` make."""
+        if query.search is None:
+            return {}
+        return await self._search.values(self._conn, query.search, messages=query.search_messages)
+
+    def _sort_key(self, query: CaseQuery) -> ColumnElement[Any]:
+        """The expression cases are ordered by (a search's relevance takes `_search_values`)."""
         sort_field = query.sort.field
         if sort_field is SortField.RELEVANCE:
             assert query.search is not None, "relevance without a search"
-            return self._search.score(len(query.search.terms)), self._search.score_values(query.search)
+            return self._search.score(len(query.search.terms))
         if sort_field is SortField.TITLE:
-            return self._search.title_key(), {}
+            return self._search.title_key()
         key = {
             SortField.CREATED_AT: cases.c.created_at,
             SortField.UPDATED_AT: cases.c.updated_at,
             SortField.SEVERITY: SEVERITY_KEY,
             SortField.STATUS: STATUS_KEY,
         }[sort_field]
-        return key, {}
+        return key
 
     def _conditions(self, query: CaseQuery) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = [cases.c.user_id == query.user_id]
@@ -228,9 +254,9 @@ class CaseQueries:
         if query.has_session is not None:
             where.append(cases.c.session_id.is_not(None) if query.has_session else cases.c.session_id.is_(None))
         if query.search is not None:
-            matches = self._search.case_matches(query.search)
+            matches = self._search.case_matches()
             if query.search_messages:
-                matches = or_(matches, self._search.message_matches(query.search))
+                matches = or_(matches, self._search.message_matches())
             where.append(matches)
         return where
 
@@ -244,19 +270,18 @@ def _as_date(value: Any) -> date:
 
 class _PostgresSearch:
     """tsquery rendering over `search_vector` columns. Lexemes are single-quoted (words are only
-    letters and digits, quotes are escaped anyway) and the whole tsquery is a bound parameter."""
+    letters and digits, quotes are escaped anyway); `to_tsquery` makes each rendered query a
+    `tsquery` value (see the module's docstring), and the searches take those as parameters."""
 
     _vector = literal_column("cases.search_vector", TSVECTOR)
     _message_vector = literal_column("case_messages.search_vector", TSVECTOR)
 
-    def case_matches(self, search: SearchQuery) -> ColumnElement[bool]:
-        rendered = " & ".join(self._term_in_one_field(term) for term in search.terms)
-        return self._vector.op("@@")(func.to_tsquery(literal_column("'simple'"), rendered))
+    def case_matches(self) -> ColumnElement[bool]:
+        return self._vector.op("@@")(bindparam(_MATCH, type_=TSQUERY))
 
-    def message_matches(self, search: SearchQuery) -> ColumnElement[bool]:
-        rendered = " & ".join(f"({_tsquery_term(term)})" for term in search.terms)
+    def message_matches(self) -> ColumnElement[bool]:
         messages = select(case_messages.c.case_id).where(
-            self._message_vector.op("@@")(func.to_tsquery(literal_column("'simple'"), rendered))
+            self._message_vector.op("@@")(bindparam(_MESSAGE_MATCH, type_=TSQUERY))
         )
         return cases.c.case_id.in_(messages)
 
@@ -264,22 +289,24 @@ class _PostgresSearch:
     @cache
     def score(term_count: int) -> ColumnElement[int]:
         """The relevance of a search with `term_count` terms: built once per count (building it is
-        most of a search's Python time), with the terms' queries as parameters (`score_values`)."""
+        most of a search's Python time), with the terms' queries as parameters (`values`)."""
         score: ColumnElement[int] = literal_column("0", Integer)
         for index in range(term_count):
             for field_name, weight in RELEVANCE_WEIGHTS.items():
-                query = bindparam(_score_key(index, field_name), type_=String)
-                tsquery = func.to_tsquery(literal_column("'simple'"), query)
+                tsquery = bindparam(_score_key(index, field_name), type_=TSQUERY)
                 score = score + case((_PostgresSearch._vector.op("@@")(tsquery), weight), else_=0)
         return score
 
-    @staticmethod
-    def score_values(search: SearchQuery) -> dict[str, str]:
-        return {
-            _score_key(index, field_name): _tsquery_term(term, _PG_WEIGHT[field_name])
-            for index, term in enumerate(search.terms)
-            for field_name in RELEVANCE_WEIGHTS
-        }
+    async def values(self, conn: AsyncConnection, search: SearchQuery, *, messages: bool) -> dict[str, str]:
+        """Every tsquery the search's statements take, made by `to_tsquery` in one round trip."""
+        rendered = {_MATCH: " & ".join(self._term_in_one_field(term) for term in search.terms)}
+        if messages:
+            rendered[_MESSAGE_MATCH] = " & ".join(f"({_tsquery_term(term)})" for term in search.terms)
+        for index, term in enumerate(search.terms):
+            for field_name in RELEVANCE_WEIGHTS:
+                rendered[_score_key(index, field_name)] = _tsquery_term(term, _PG_WEIGHT[field_name])
+        row = (await conn.execute(_to_tsqueries(tuple(rendered)), rendered)).one()
+        return dict(row._mapping)
 
     def title_key(self) -> ColumnElement[str]:
         # Byte order of the UTF-8 text, as SQLite's BINARY collation: the same order on both.
@@ -308,6 +335,14 @@ class _PostgresSearch:
         )
 
 
+@cache
+def _to_tsqueries(names: tuple[str, ...]) -> Select[Any]:
+    """`SELECT to_tsquery('simple', :name)::text AS name, ...`: built once per set of names."""
+    return select(
+        *(cast(func.to_tsquery(literal_column("'simple'"), bindparam(name, type_=Text)), Text).label(name) for name in names)
+    )
+
+
 def _tsquery_term(term: SearchTerm, weight: str = "") -> str:
     """`'a' <-> 'b':*`, each lexeme limited to the field's weight letter when one is given."""
     label = ":" + weight if weight else ""
@@ -329,11 +364,11 @@ class _SqliteSearch:
     """FTS5 MATCH strings over `cases_fts` (rowid = cases.seq) and `case_messages_fts`. Every
     word is double-quoted, so FTS5 operators typed by a user are only words."""
 
-    def case_matches(self, search: SearchQuery) -> ColumnElement[bool]:
-        return self._case_match(" AND ".join(_fts_term(term) for term in search.terms))
+    def case_matches(self) -> ColumnElement[bool]:
+        return self._case_match(bindparam(_MATCH, type_=String))
 
-    def message_matches(self, search: SearchQuery) -> ColumnElement[bool]:
-        match = " AND ".join(_fts_term(term) for term in search.terms)
+    def message_matches(self) -> ColumnElement[bool]:
+        match = bindparam(_MESSAGE_MATCH, type_=String)
         messages = select(_messages_fts.c.case_id).where(literal_column(_messages_fts.name).op("MATCH")(match))
         return cases.c.case_id.in_(messages)
 
@@ -349,18 +384,20 @@ class _SqliteSearch:
         return score
 
     @staticmethod
-    def score_values(search: SearchQuery) -> dict[str, str]:
-        return {
-            _score_key(index, field_name): f"{field_name} : {_fts_term(term)}"
-            for index, term in enumerate(search.terms)
-            for field_name in RELEVANCE_WEIGHTS
-        }
+    async def values(_conn: AsyncConnection, search: SearchQuery, *, messages: bool) -> dict[str, str]:
+        """The MATCH strings of the search's statements (made here: FTS5 needs no round trip)."""
+        match = " AND ".join(_fts_term(term) for term in search.terms)
+        values = {_MATCH: match, **({_MESSAGE_MATCH: match} if messages else {})}
+        for index, term in enumerate(search.terms):
+            for field_name in RELEVANCE_WEIGHTS:
+                values[_score_key(index, field_name)] = f"{field_name} : {_fts_term(term)}"
+        return values
 
     def title_key(self) -> ColumnElement[str]:
         return cases.c.title
 
     @staticmethod
-    def _case_match(match: str | ColumnElement[str]) -> ColumnElement[bool]:
+    def _case_match(match: ColumnElement[str]) -> ColumnElement[bool]:
         found = select(_cases_fts.c.rowid).where(literal_column(_cases_fts.name).op("MATCH")(match))
         return cases.c.seq.in_(found)
 
