@@ -11,7 +11,11 @@ statement of their own, and the search takes them as `tsquery` parameters. Writt
 itself, `to_tsquery` runs once per candidate row and relevance test (four times per row for one
 word) as soon as PostgreSQL reuses a generic plan for the prepared statement, which it does from
 its sixth execution on a pooled connection: that made a search of 12,000 cases 2.2 times slower
-(bench/PROFILE.md §10).
+(bench/PROFILE.md §10). The same statement also sets `plan_cache_mode` to `force_custom_plan` for
+the rest of the search's transaction. A generic plan is made without the words and the user, so it
+cannot tell a common word from a rare one, nor a user of 50 cases from one of 50,000; the one
+PostgreSQL settled on intersected the user's index with the GIN index, reading every case of every
+user that had the word, and ran the benchmark's searches three times slower (§11).
 """
 
 from __future__ import annotations
@@ -306,7 +310,7 @@ class _PostgresSearch:
             for field_name in RELEVANCE_WEIGHTS:
                 rendered[_score_key(index, field_name)] = _tsquery_term(term, _PG_WEIGHT[field_name])
         row = (await conn.execute(_to_tsqueries(tuple(rendered)), rendered)).one()
-        return dict(row._mapping)
+        return {name: row._mapping[name] for name in rendered}
 
     def title_key(self) -> ColumnElement[str]:
         # Byte order of the UTF-8 text, as SQLite's BINARY collation: the same order on both.
@@ -337,9 +341,12 @@ class _PostgresSearch:
 
 @cache
 def _to_tsqueries(names: tuple[str, ...]) -> Select[Any]:
-    """`SELECT to_tsquery('simple', :name)::text AS name, ...`: built once per set of names."""
+    """`SELECT to_tsquery('simple', :name)::text AS name, ...`, and custom plans for the rest of the
+    transaction (see the module's docstring): built once per set of names."""
+    custom_plans = func.set_config(literal_column("'plan_cache_mode'"), literal_column("'force_custom_plan'"), True)
     return select(
-        *(cast(func.to_tsquery(literal_column("'simple'"), bindparam(name, type_=Text)), Text).label(name) for name in names)
+        *(cast(func.to_tsquery(literal_column("'simple'"), bindparam(name, type_=Text)), Text).label(name) for name in names),
+        custom_plans.label("plan_cache_mode"),
     )
 
 
