@@ -1,0 +1,126 @@
+"""CPU instructions the service's own process spends per request, counted by valgrind's callgrind.
+
+    .venv/bin/python bench/instructions.py get     # GET one case
+    .venv/bin/python bench/instructions.py list    # first list page, status=active, 50 cases
+
+On a shared machine, requests per second and CPU seconds per request drift by a fifth between
+back-to-back runs of the same code; a count of executed instructions does not (it repeats within
+0.1%). The service is built with `create_app` and called as an ASGI app in one process, with no
+HTTP server, no load generator and no outbox relay, on the benchmark's PostgreSQL database (whose
+own work, in its own processes, is not counted). Each kind runs twice under callgrind, with 20 and
+with 220 requests: the difference over 200 requests is the cost of one request, free of start-up
+and import. Run it on two commits to compare them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+SHORT, LONG = 20, 220
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/fm_cases_bench"
+PATHS = {"get": "/api/v1/cases/{case_id}", "list": "/api/v1/cases?status=active&limit=50"}
+
+
+async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int) -> None:
+    """The measured process: `count` requests of one kind, each answered 200."""
+    from case_service.config import load_settings
+    from case_service.main import create_app
+
+    settings = load_settings(
+        database_url=dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+        auto_migrate=False,
+        outbox_relay_enabled=False,
+        access_log=False,
+        log_level="WARNING",
+    )
+    app = create_app(settings)
+    path, _, query = PATHS[kind].format(case_id=case_id).partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "root_path": "",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": [(b"host", b"127.0.0.1"), (b"x-user-id", user_id.encode())],
+    }
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async with app.router.lifespan_context(app):
+        for _ in range(count):
+            await app(dict(scope, state={}), receive, send)
+    wrong = [status for status in statuses if status != 200]
+    if wrong or len(statuses) != count:
+        sys.exit(f"{kind}: {len(statuses)} responses of {count}, not 200: {wrong[:5]}")
+
+
+async def _sample_case(dsn: str) -> tuple[str, str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow("SELECT user_id, case_id FROM cases WHERE user_id LIKE 'user_%' ORDER BY seq LIMIT 1")
+    finally:
+        await conn.close()
+    if row is None:
+        sys.exit(f"no cases in {dsn}: build the data set first (bench/run.py)")
+    return row["user_id"], row["case_id"]
+
+
+def _instructions(kind: str, dsn: str, user_id: str, case_id: str, count: int) -> int:
+    """Run `count` requests under callgrind and return the instructions the process executed."""
+    with tempfile.TemporaryDirectory() as work:
+        out = Path(work) / "callgrind.out"
+        command = [
+            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+            sys.executable, __file__, kind, "--dsn", dsn, "--measure", str(count), user_id, case_id,
+        ]  # fmt: skip
+        # Fixed hash seed: set and dict iteration orders, and so the work they drive, repeat exactly.
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+    if found is None:
+        sys.exit(f"callgrind wrote no instruction total to {out}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", choices=sorted(PATHS))
+    parser.add_argument("--dsn", default=DEFAULT_DSN, help=f"PostgreSQL database with the data set (default {DEFAULT_DSN})")
+    parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("sample", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure is not None:
+        asyncio.run(_requests(args.kind, args.dsn, *args.sample, args.measure))
+        return
+    user_id, case_id = asyncio.run(_sample_case(args.dsn))
+    short = _instructions(args.kind, args.dsn, user_id, case_id, SHORT)
+    long = _instructions(args.kind, args.dsn, user_id, case_id, LONG)
+    per_request = (long - short) / (LONG - SHORT)
+    print(f"{args.kind}: {short:,} instructions for {SHORT} requests, {long:,} for {LONG}")
+    print(f"{args.kind}: {per_request / 1e6:.3f}M instructions per request")
+
+
+if __name__ == "__main__":
+    main()

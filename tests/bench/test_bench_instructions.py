@@ -1,0 +1,36 @@
+"""The requests `bench/instructions.py` counts keep working as the service changes.
+
+The counting itself runs under valgrind and takes minutes; here the measured process's work runs
+as it is, without valgrind, on a tiny data set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from bench import instructions
+from bench.dataset import DatasetSpec, ensure_dataset
+from bench.run import drop_database
+from tests.conftest import POSTGRES_ADMIN_URL
+
+pytestmark = pytest.mark.postgres_only
+
+
+async def test_the_counted_requests_are_answered_200_and_a_missing_case_stops_the_count(
+    postgres_server: Callable[[], str],
+) -> None:
+    name = f"fm_cases_bench_instructions_{os.getpid()}"
+    try:
+        dataset = await ensure_dataset(POSTGRES_ADMIN_URL, name, DatasetSpec(cases=300, users=5), log=lambda _: None)
+        user_id, case_id = await instructions._sample_case(dataset.dsn)
+
+        for kind in sorted(instructions.PATHS):
+            await instructions._requests(kind, dataset.dsn, user_id, case_id, 3)
+
+        with pytest.raises(SystemExit, match=r"get: 3 responses of 3, not 200: \[404, 404, 404\]"):
+            await instructions._requests("get", dataset.dsn, user_id, "case_0123456789ab", 3)
+    finally:
+        await drop_database(POSTGRES_ADMIN_URL, name)
