@@ -93,11 +93,13 @@ def _instructions(kind: str, dsn: str, user_id: str, case_id: str, count: int) -
         out = Path(work) / "callgrind.out"
         command = [
             "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-            sys.executable, __file__, kind, "--dsn", dsn, "--measure", str(count), user_id, case_id,
+            sys.executable, __file__, kind, user_id, case_id, "--dsn", dsn, "--measure", str(count),
         ]  # fmt: skip
         # Fixed hash seed: set and dict iteration orders, and so the work they drive, repeat exactly.
         env = dict(os.environ, PYTHONHASHSEED="0")
-        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{kind}: the counted run failed ({done.returncode}):\n{done.stderr[-2000:]}")
         found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
     if found is None:
         sys.exit(f"callgrind wrote no instruction total to {out}")
