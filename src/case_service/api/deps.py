@@ -48,9 +48,9 @@ def local_relay(request: Request) -> OutboxRelay | None:
 
 
 # The caller's headers. `get_request_context` reads them from the request itself: declared as
-# FastAPI `Header` parameters, their extraction and validation cost about a twentieth of a GET's
-# CPU on every call (bench/PROFILE.md §10). `document_caller_headers` puts them in the OpenAPI
-# document of every operation that reads them, as the declarations did.
+# FastAPI `Header` parameters, their extraction and validation cost an eighth of a GET's
+# instructions on every call (bench/PROFILE.md §10.1, §10.4). `document_caller_headers` puts them
+# in the OpenAPI document of every operation that reads them, as the declarations did.
 CALLER_HEADERS = (
     ("x-user-id", "X-User-Id", "The caller, as authenticated by the API gateway. Required; sent once."),
     ("x-user-email", "X-User-Email", "The caller's email, when known."),
