@@ -49,8 +49,9 @@ _PENDING_PAGE = (
     .limit(bindparam("size"))
 )
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+# The columns in OutboxRow's field order, so a row builds one positionally.
 _ENVELOPES = select(
-    *(outbox.c[name] for name in _ROW_FIELDS if name != "body"), cast(outbox.c.envelope, Text).label("body")
+    *(cast(outbox.c.envelope, Text).label("body") if name == "body" else outbox.c[name] for name in _ROW_FIELDS)
 ).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -135,7 +136,7 @@ class OutboxStore:
             return []
         async with self._database.connection(write=False) as conn:
             rows = (await conn.execute(_ENVELOPES, {"ids": chosen})).all()
-        return [OutboxRow(**{name: row._mapping[name] for name in _ROW_FIELDS}) for row in rows]
+        return [OutboxRow(*row) for row in rows]
 
     async def settle(self, published: Sequence[int], failures: Sequence[PublishFailure], now: datetime) -> None:
         """Record one cycle's outcome in one transaction: published rows in one UPDATE, failures each."""
