@@ -3,6 +3,7 @@ skipped, each case's run an unbroken prefix. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
@@ -86,3 +87,17 @@ async def test_after_a_case_head_is_published_its_next_version_is_the_head(app: 
 
     assert await _due(database, max_events=10, per_case=10) == []
     assert await _due(database, NOW + timedelta(seconds=6), max_events=10, per_case=10) == ["a-2", "a-3"]
+
+
+async def test_rows_carry_their_envelope_whether_read_on_the_first_page_or_a_later_one(app: FastAPI) -> None:
+    """The first page is read whole; the rows chosen from later pages are read afterwards."""
+    database = app.state.database
+    await _write(database, ("a", 1), ("a", 2), ("b", 1), ("c", 1))
+    await _set(database, "b", 1, attempts=2, headers={"ce-id": "b-1"})
+
+    rows = await OutboxStore(database).fetch_due(NOW, max_events=2, per_case=1)
+    assert [(row.event_id, row.aggregate_version, row.attempts, row.headers) for row in rows] == [
+        ("a-1", 1, 0, {}),
+        ("b-1", 1, 2, {"ce-id": "b-1"}),
+    ]
+    assert all(json.loads(row.body) == {"event_id": row.event_id} for row in rows)

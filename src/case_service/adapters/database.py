@@ -62,17 +62,21 @@ class Database:
         return self.engine.dialect.name
 
     @contextlib.asynccontextmanager
-    async def connection(self, *, write: bool, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def connection(
+        self, *, write: bool, snapshot: bool = False, single_statement: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
         """A connection with an open transaction; the caller commits, anything else rolls back.
 
         `snapshot`: all statements of the transaction read one consistent state. SQLite's WAL read
         transactions already do; PostgreSQL needs REPEATABLE READ (its default reads each
         statement's own snapshot).
+        `single_statement`: each statement the caller runs commits on its own on PostgreSQL, without
+        BEGIN and COMMIT: for a write that is one statement, or whose statements stand alone.
         """
         lock = self._sqlite_write_lock if write and self._sqlite_write_lock else contextlib.nullcontext()
         # PostgreSQL's READ COMMITTED gives each statement its own snapshot anyway, so a plain read
         # gains nothing from BEGIN/ROLLBACK but two round trips: it runs without a transaction.
-        autocommit = not write and not snapshot and not self.is_sqlite
+        autocommit = (single_statement or not write) and not snapshot and not self.is_sqlite
         try:
             async with lock, self._checkout() as conn:
                 if self.is_sqlite and write:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, delete, func, select, text, update
+from sqlalchemy import BigInteger, Text, any_, bindparam, cast, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from case_service.adapters.database import Database
@@ -42,17 +43,41 @@ class _Pending(NamedTuple):
     next_attempt_at: datetime | None
 
 
+# The columns in OutboxRow's field order, so a row builds one positionally.
+_ROW_COLUMNS = tuple(
+    cast(outbox.c.envelope, Text).label("body") if name == "body" else outbox.c[name] for name in _ROW_FIELDS
+)
 _PENDING_PAGE = (
     select(outbox.c.id, outbox.c.aggregate_id, outbox.c.next_attempt_at)
     .where(_pending, outbox.c.id > bindparam("after"))
     .order_by(outbox.c.id)
     .limit(bindparam("size"))
 )
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
-# The columns in OutboxRow's field order, so a row builds one positionally.
-_ENVELOPES = select(
-    *(cast(outbox.c.envelope, Text).label("body") if name == "body" else outbox.c[name] for name in _ROW_FIELDS)
-).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+# The first page, whole rows: when everything pending fits in it, as it does outside a backlog, the
+# batch needs no second statement.
+_FIRST_PAGE = select(*_ROW_COLUMNS, outbox.c.next_attempt_at).where(_pending).order_by(outbox.c.id).limit(
+    bindparam("size")
+)
+_ENVELOPES = select(*_ROW_COLUMNS).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+_MARK_PUBLISHED = {"published_at": bindparam("now"), "attempts": outbox.c.attempts + 1, "next_attempt_at": None}
+# PostgreSQL: one statement, its own transaction, and one prepared statement whatever the number
+# of ids. Losing these marks in a crash only sends their events again (consumers drop repeats by
+# event_id), so the commit does not wait for the WAL flush: under write load that wait was the
+# longest step of a cycle. set_config(..., true) holds until the end of the statement's transaction.
+_MARK_PUBLISHED_PG = (
+    update(outbox)
+    .where(
+        outbox.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))),
+        select(func.set_config("synchronous_commit", "off", True)).scalar_subquery().is_not(None),
+    )
+    .values(_MARK_PUBLISHED)
+)
+_MARK_PUBLISHED_ANY = update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).values(_MARK_PUBLISHED)
+_MARK_FAILED = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("row_id"))
+    .values(attempts=bindparam("attempts"), last_error=bindparam("error"), next_attempt_at=bindparam("next_attempt_at"))
+)
 
 
 @dataclass(frozen=True)
@@ -101,14 +126,20 @@ class OutboxStore:
         """
         runs: dict[str, list[_Pending]] = {}
         held_back: set[str] = set()
+        in_hand: dict[int, OutboxRow] = {}
         found = 0
-        after = 0
+        after: int | None = None
         while found < max_events:
             async with self._database.connection(write=False) as conn:
-                page = [
-                    _Pending(*row)
-                    for row in (await conn.execute(_PENDING_PAGE, {"after": after, "size": max_events})).all()
-                ]
+                if after is None:
+                    rows = (await conn.execute(_FIRST_PAGE, {"size": max_events})).all()
+                    in_hand = {row[0]: OutboxRow(*row[:-1]) for row in rows}
+                    page = [_Pending(row.id, row.aggregate_id, row.next_attempt_at) for row in rows]
+                else:
+                    page = [
+                        _Pending(*row)
+                        for row in (await conn.execute(_PENDING_PAGE, {"after": after, "size": max_events})).all()
+                    ]
             for row in page:
                 case = row.aggregate_id
                 if case in held_back:
@@ -132,37 +163,27 @@ class OutboxStore:
             for run in runs.values()
             if depth < len(run)
         ][:max_events]
-        if not chosen:
-            return []
-        async with self._database.connection(write=False) as conn:
-            rows = (await conn.execute(_ENVELOPES, {"ids": chosen})).all()
-        return [OutboxRow(*row) for row in rows]
+        missing = [row_id for row_id in chosen if row_id not in in_hand]
+        if missing:
+            async with self._database.connection(write=False) as conn:
+                in_hand.update((row[0], OutboxRow(*row)) for row in await conn.execute(_ENVELOPES, {"ids": missing}))
+        return [in_hand[row_id] for row_id in chosen]
 
     async def settle(self, published: Sequence[int], failures: Sequence[PublishFailure], now: datetime) -> None:
-        """Record one cycle's outcome in one transaction: published rows in one UPDATE, failures each."""
-        if not published and not failures:
-            return
-        async with self._database.connection(write=True) as conn:
-            if conn.dialect.name == "postgresql":
-                # Losing these marks in a crash only sends their events again (consumers drop
-                # repeats by event_id), so the relay does not wait for the WAL flush: under write
-                # load that wait was the longest step of a cycle.
-                await conn.execute(_ASYNC_COMMIT)
-            if published:
+        """Record one cycle's outcome: the published rows in one UPDATE, then the failures.
+
+        On PostgreSQL each runs as a transaction of its own statement, without BEGIN and COMMIT:
+        the marks are independent, and a crash between the two only sends the published events
+        again or retries the failed ones one attempt early."""
+        if published:
+            async with self._database.connection(write=True, single_statement=True) as conn:
+                mark = _MARK_PUBLISHED_PG if conn.dialect.name == "postgresql" else _MARK_PUBLISHED_ANY
+                await conn.execute(mark, {"ids": list(published), "now": now})
+                await conn.commit()
+        if failures:
+            async with self._database.connection(write=True, single_statement=True) as conn:
                 await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id.in_(list(published)))
-                    .values(published_at=now, attempts=outbox.c.attempts + 1, next_attempt_at=None)
-                )
-            if failures:
-                await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == bindparam("row_id"))
-                    .values(
-                        attempts=bindparam("attempts"),
-                        last_error=bindparam("error"),
-                        next_attempt_at=bindparam("next_attempt_at"),
-                    ),
+                    _MARK_FAILED,
                     [
                         {
                             "row_id": failure.row_id,
@@ -173,7 +194,7 @@ class OutboxStore:
                         for failure in failures
                     ],
                 )
-            await conn.commit()
+                await conn.commit()
 
     async def next_retry_at(self) -> datetime | None:
         """When the earliest held-back event becomes due again (None when none waits)."""
