@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/instructions.py get     # GET one case
     .venv/bin/python bench/instructions.py list    # first list page, status=active, 50 cases
+    .venv/bin/python bench/instructions.py relay   # one outbox relay cycle that publishes one event
 
 On a shared machine, requests per second and CPU seconds per request drift by a fifth between
 back-to-back runs of the same code; a count of executed instructions does not (it repeats within
@@ -10,6 +11,10 @@ HTTP server, no load generator and no outbox relay, on the benchmark's PostgreSQ
 own work, in its own processes, is not counted). Each kind runs twice under callgrind, with 20 and
 with 220 requests: the difference over 200 requests is the cost of one request, free of start-up
 and import. Run it on two commits to compare them.
+
+`relay` counts the relay's cycle as it runs between writes: one pending event read, published to
+NATS (JetStream, a stream of the run's own) and marked. The events are written before each counted
+run by this process, outside the count, and every one must be published by the end.
 """
 
 from __future__ import annotations
@@ -21,14 +26,21 @@ import re
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import asyncpg
+
+from bench.outbox import _BACKLOG_SQL, NATS_URL, Broker
 
 SHORT, LONG = 20, 220
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/fm_cases_bench"
 PATHS = {"get": "/api/v1/cases/{case_id}", "list": "/api/v1/cases?status=active&limit=50"}
+KINDS = (*PATHS, "relay")
 
 
 async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int) -> None:
@@ -76,6 +88,51 @@ async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int)
         sys.exit(f"{kind}: {len(statuses)} responses of {count}, not 200: {wrong[:5]}")
 
 
+async def _relay_cycles(dsn: str, stream: str, prefix: str, count: int) -> None:
+    """The measured process: `count` relay cycles, each taking one pending event (a batch of one)."""
+    from case_service.adapters.database import Database
+    from case_service.config import load_settings
+    from case_service.observability.metrics import Metrics
+    from case_service.workers.relay import OutboxRelay
+
+    settings = load_settings(
+        database_url=dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+        auto_migrate=False,
+        log_level="WARNING",
+        event_publisher="nats",
+        nats_url=NATS_URL,
+        nats_stream=stream,
+        nats_subject_prefix=prefix,
+        outbox_batch_size=1,
+    )
+    database = Database(settings)
+    relay = OutboxRelay(settings, database, Metrics())
+    try:
+        for _ in range(count):
+            await relay._cycle()  # one cycle, without the leadership and wake-ups around it
+    finally:
+        await relay.publisher.close()
+        await database.dispose()
+
+
+async def _write_pending(dsn: str, count: int) -> None:
+    """Mark whatever is pending published, then write `count` pending events for the relay."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("UPDATE event_outbox SET published_at = now() WHERE published_at IS NULL")
+        await conn.execute(_BACKLOG_SQL, count, uuid.uuid4().hex[:8])
+    finally:
+        await conn.close()
+
+
+async def _pending(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
+    finally:
+        await conn.close()
+
+
 async def _sample_case(dsn: str) -> tuple[str, str]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -87,13 +144,16 @@ async def _sample_case(dsn: str) -> tuple[str, str]:
     return row["user_id"], row["case_id"]
 
 
-def _instructions(kind: str, dsn: str, user_id: str, case_id: str, count: int) -> int:
-    """Run `count` requests under callgrind and return the instructions the process executed."""
+def _instructions(kind: str, dsn: str, sample: list[str], count: int) -> int:
+    """Run `count` requests (or relay cycles) under callgrind and return the instructions the
+    process executed."""
+    if kind == "relay":
+        asyncio.run(_write_pending(dsn, count))
     with tempfile.TemporaryDirectory() as work:
         out = Path(work) / "callgrind.out"
         command = [
             "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-            sys.executable, __file__, kind, user_id, case_id, "--dsn", dsn, "--measure", str(count),
+            sys.executable, __file__, kind, *sample, "--dsn", dsn, "--measure", str(count),
         ]  # fmt: skip
         # Fixed hash seed: set and dict iteration orders, and so the work they drive, repeat exactly.
         env = dict(os.environ, PYTHONHASHSEED="0")
@@ -101,6 +161,8 @@ def _instructions(kind: str, dsn: str, user_id: str, case_id: str, count: int) -
         if done.returncode != 0:
             sys.exit(f"{kind}: the counted run failed ({done.returncode}):\n{done.stderr[-2000:]}")
         found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+    if kind == "relay" and (left := asyncio.run(_pending(dsn))):
+        sys.exit(f"relay: {left} of {count} events still pending after {count} cycles")
     if found is None:
         sys.exit(f"callgrind wrote no instruction total to {out}")
     return int(found.group(1))
@@ -108,20 +170,33 @@ def _instructions(kind: str, dsn: str, user_id: str, case_id: str, count: int) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=sorted(PATHS))
+    parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--dsn", default=DEFAULT_DSN, help=f"PostgreSQL database with the data set (default {DEFAULT_DSN})")
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
     parser.add_argument("sample", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure is not None:
-        asyncio.run(_requests(args.kind, args.dsn, *args.sample, args.measure))
+        if args.kind == "relay":
+            asyncio.run(_relay_cycles(args.dsn, *args.sample, args.measure))
+        else:
+            asyncio.run(_requests(args.kind, args.dsn, *args.sample, args.measure))
         return
-    user_id, case_id = asyncio.run(_sample_case(args.dsn))
-    short = _instructions(args.kind, args.dsn, user_id, case_id, SHORT)
-    long = _instructions(args.kind, args.dsn, user_id, case_id, LONG)
-    per_request = (long - short) / (LONG - SHORT)
-    print(f"{args.kind}: {short:,} instructions for {SHORT} requests, {long:,} for {LONG}")
-    print(f"{args.kind}: {per_request / 1e6:.3f}M instructions per request")
+    unit = "relay cycles" if args.kind == "relay" else "requests"
+    if args.kind == "relay":
+        broker = Broker.for_run()
+        sample = [broker.stream, broker.prefix]
+    else:
+        broker = None
+        sample = list(asyncio.run(_sample_case(args.dsn)))
+    try:
+        short = _instructions(args.kind, args.dsn, sample, SHORT)
+        long = _instructions(args.kind, args.dsn, sample, LONG)
+    finally:
+        if broker is not None:
+            asyncio.run(broker.delete())
+    per_unit = (long - short) / (LONG - SHORT)
+    print(f"{args.kind}: {short:,} instructions for {SHORT} {unit}, {long:,} for {LONG}")
+    print(f"{args.kind}: {per_unit / 1e6:.3f}M instructions per {unit[:-1]}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import pytest
 
 from bench import instructions
 from bench.dataset import DatasetSpec, ensure_dataset
+from bench.outbox import Broker
 from bench.run import drop_database
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -33,4 +34,21 @@ async def test_the_counted_requests_are_answered_200_and_a_missing_case_stops_th
         with pytest.raises(SystemExit, match=r"get: 3 responses of 3, not 200: \[404, 404, 404\]"):
             await instructions._requests("get", dataset.dsn, user_id, "case_0123456789ab", 3)
     finally:
+        await drop_database(POSTGRES_ADMIN_URL, name)
+
+
+async def test_each_counted_relay_cycle_publishes_one_event(postgres_server: Callable[[], str], nats_url: str) -> None:
+    name = f"fm_cases_bench_relay_{os.getpid()}"
+    broker = Broker.for_run()
+    try:
+        dataset = await ensure_dataset(POSTGRES_ADMIN_URL, name, DatasetSpec(cases=300, users=5), log=lambda _: None)
+        await instructions._write_pending(dataset.dsn, 5)
+        assert await instructions._pending(dataset.dsn) == 5
+
+        await instructions._relay_cycles(dataset.dsn, broker.stream, broker.prefix, 3)
+        assert await instructions._pending(dataset.dsn) == 2
+        await instructions._relay_cycles(dataset.dsn, broker.stream, broker.prefix, 2)
+        assert await instructions._pending(dataset.dsn) == 0
+    finally:
+        await broker.delete()
         await drop_database(POSTGRES_ADMIN_URL, name)
