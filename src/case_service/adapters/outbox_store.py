@@ -59,7 +59,7 @@ _FIRST_PAGE = select(*_ROW_COLUMNS, outbox.c.next_attempt_at).where(_pending).or
     bindparam("size")
 )
 _ENVELOPES = select(*_ROW_COLUMNS).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
-_MARK_PUBLISHED = {"published_at": bindparam("now"), "attempts": outbox.c.attempts + 1, "next_attempt_at": None}
+_PUBLISHED_VALUES = {"published_at": bindparam("now"), "attempts": outbox.c.attempts + 1, "next_attempt_at": None}
 # PostgreSQL: one statement, its own transaction, and one prepared statement whatever the number
 # of ids. Losing these marks in a crash only sends their events again (consumers drop repeats by
 # event_id), so the commit does not wait for the WAL flush: under write load that wait was the
@@ -70,9 +70,11 @@ _MARK_PUBLISHED_PG = (
         outbox.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))),
         select(func.set_config("synchronous_commit", "off", True)).scalar_subquery().is_not(None),
     )
-    .values(_MARK_PUBLISHED)
+    .values(_PUBLISHED_VALUES)
 )
-_MARK_PUBLISHED_ANY = update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).values(_MARK_PUBLISHED)
+_MARK_PUBLISHED_ANY = (
+    update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).values(_PUBLISHED_VALUES)
+)
 _MARK_FAILED = (
     update(outbox)
     .where(outbox.c.id == bindparam("row_id"))
@@ -123,6 +125,8 @@ class OutboxStore:
         timeout on a 100,000-event backlog.) Within a case, ids grow with versions: a version is
         written only after the previous one committed, and `write_events` inserts in version order.
         So a case's first row in id order is its head, and its rows that follow are its next ones.
+        The first page is read with its rows' envelopes; rows chosen from later pages are read
+        afterwards by id.
         """
         runs: dict[str, list[_Pending]] = {}
         held_back: set[str] = set()
@@ -133,7 +137,7 @@ class OutboxStore:
             async with self._database.connection(write=False) as conn:
                 if after is None:
                     rows = (await conn.execute(_FIRST_PAGE, {"size": max_events})).all()
-                    in_hand = {row[0]: OutboxRow(*row[:-1]) for row in rows}
+                    in_hand = {row.id: OutboxRow(*row[:-1]) for row in rows}
                     page = [_Pending(row.id, row.aggregate_id, row.next_attempt_at) for row in rows]
                 else:
                     page = [
@@ -166,7 +170,7 @@ class OutboxStore:
         missing = [row_id for row_id in chosen if row_id not in in_hand]
         if missing:
             async with self._database.connection(write=False) as conn:
-                in_hand.update((row[0], OutboxRow(*row)) for row in await conn.execute(_ENVELOPES, {"ids": missing}))
+                in_hand.update((row.id, OutboxRow(*row)) for row in await conn.execute(_ENVELOPES, {"ids": missing}))
         return [in_hand[row_id] for row_id in chosen]
 
     async def settle(self, published: Sequence[int], failures: Sequence[PublishFailure], now: datetime) -> None:
