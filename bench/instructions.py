@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/instructions.py get     # GET one case
     .venv/bin/python bench/instructions.py list    # first list page, status=active, 50 cases
+    .venv/bin/python bench/instructions.py create  # create a case, as the benchmark's load does
     .venv/bin/python bench/instructions.py relay   # one outbox relay cycle that publishes one event
 
 On a shared machine, requests per second and CPU seconds per request drift by a fifth between
@@ -39,12 +40,22 @@ from bench.outbox import _BACKLOG_SQL, NATS_URL, Broker
 
 SHORT, LONG = 20, 220
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/fm_cases_bench"
-PATHS = {"get": "/api/v1/cases/{case_id}", "list": "/api/v1/cases?status=active&limit=50"}
-KINDS = (*PATHS, "relay")
+# The body of the benchmark's create (bench/wrk/scenarios.lua).
+CREATE_BODY = (
+    b'{"title":"Checkout latency spike","description":"p99 above 2 s since the deploy",'
+    b'"severity":"high","category":"performance","metadata":{"service":"checkout"}}'
+)
+# method, path, body and the status every answer must have
+REQUESTS = {
+    "get": ("GET", "/api/v1/cases/{case_id}", b"", 200),
+    "list": ("GET", "/api/v1/cases?status=active&limit=50", b"", 200),
+    "create": ("POST", "/api/v1/cases", CREATE_BODY, 201),
+}
+KINDS = (*REQUESTS, "relay")
 
 
 async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int) -> None:
-    """The measured process: `count` requests of one kind, each answered 200."""
+    """The measured process: `count` requests of one kind, each answered as it should be."""
     from case_service.config import load_settings
     from case_service.main import create_app
 
@@ -56,12 +67,16 @@ async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int)
         log_level="WARNING",
     )
     app = create_app(settings)
-    path, _, query = PATHS[kind].format(case_id=case_id).partition("?")
+    method, target, body, expected = REQUESTS[kind]
+    path, _, query = target.format(case_id=case_id).partition("?")
+    headers = [(b"host", b"127.0.0.1"), (b"x-user-id", user_id.encode())]
+    if body:
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "server": ("127.0.0.1", 8000),
         "client": ("127.0.0.1", 50000),
@@ -69,12 +84,12 @@ async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int)
         "path": path,
         "raw_path": path.encode(),
         "query_string": query.encode(),
-        "headers": [(b"host", b"127.0.0.1"), (b"x-user-id", user_id.encode())],
+        "headers": headers,
     }
     statuses: list[int] = []
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -83,9 +98,9 @@ async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int)
     async with app.router.lifespan_context(app):
         for _ in range(count):
             await app(dict(scope, state={}), receive, send)
-    wrong = [status for status in statuses if status != 200]
+    wrong = [status for status in statuses if status != expected]
     if wrong or len(statuses) != count:
-        sys.exit(f"{kind}: {len(statuses)} responses of {count}, not 200: {wrong[:5]}")
+        sys.exit(f"{kind}: {len(statuses)} responses of {count}, not {expected}: {wrong[:5]}")
 
 
 async def _relay_cycles(dsn: str, stream: str, prefix: str, count: int) -> None:

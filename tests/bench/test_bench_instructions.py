@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import asyncpg
 import pytest
 
 from bench import instructions
@@ -20,7 +21,7 @@ from tests.conftest import POSTGRES_ADMIN_URL
 pytestmark = pytest.mark.postgres_only
 
 
-async def test_the_counted_requests_are_answered_200_and_a_missing_case_stops_the_count(
+async def test_the_counted_requests_are_answered_as_they_should_be_and_a_missing_case_stops_the_count(
     postgres_server: Callable[[], str],
 ) -> None:
     name = f"fm_cases_bench_instructions_{os.getpid()}"
@@ -28,13 +29,24 @@ async def test_the_counted_requests_are_answered_200_and_a_missing_case_stops_th
         dataset = await ensure_dataset(POSTGRES_ADMIN_URL, name, DatasetSpec(cases=300, users=5), log=lambda _: None)
         user_id, case_id = await instructions._sample_case(dataset.dsn)
 
-        for kind in sorted(instructions.PATHS):
+        cases_before = await count_cases(dataset.dsn, user_id)
+
+        for kind in sorted(instructions.REQUESTS):
             await instructions._requests(kind, dataset.dsn, user_id, case_id, 3)
+        assert await count_cases(dataset.dsn, user_id) == cases_before + 3  # the creates were written
 
         with pytest.raises(SystemExit, match=r"get: 3 responses of 3, not 200: \[404, 404, 404\]"):
             await instructions._requests("get", dataset.dsn, user_id, "case_0123456789ab", 3)
     finally:
         await drop_database(POSTGRES_ADMIN_URL, name)
+
+
+async def count_cases(dsn: str, user_id: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM cases WHERE user_id = $1", user_id))
+    finally:
+        await conn.close()
 
 
 async def test_each_counted_relay_cycle_publishes_one_event(postgres_server: Callable[[], str], nats_url: str) -> None:
