@@ -76,6 +76,20 @@ async def test_untitled_cases_are_numbered_per_user_and_utc_day(
     assert (await create(client))["title"] == "Case-0308-1"
 
 
+async def test_titled_cases_count_however_they_are_written(client: AsyncClient, clock: FrozenClock) -> None:
+    """A titled case takes no number; its creation is counted as the case is written, whether the
+    create ran nothing before (on PostgreSQL, one statement that commits alone), carried tags, or
+    first claimed an Idempotency-Key."""
+    clock.now = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
+    await create(client, title="Plain")
+    tagged = await create(client, title="Tagged", tags=["vpn", "dns"])
+    keyed = await client.post("/api/v1/cases", json={"title": "Keyed"}, headers={"Idempotency-Key": "create-keyed"})
+    assert keyed.status_code == 201, keyed.text
+    assert (await create(client))["title"] == "Case-0307-4"
+    stored = (await client.get(f"/api/v1/cases/{tagged['case_id']}")).json()
+    assert sorted(stored["tags"]) == ["dns", "vpn"]
+
+
 async def test_create_rejects_bad_fields_naming_each_one(client: AsyncClient, app: object) -> None:
     response = await client.post(
         "/api/v1/cases", json={"title": "x" * 201, "severity": "urgent", "metadata": [], "bogus": 1}

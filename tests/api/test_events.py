@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from sqlalchemy import select
 
-from case_service.adapters import unit_of_work
+from case_service.adapters import history, unit_of_work
 from case_service.adapters.tables import case_history, cases, event_outbox
 from case_service.domain import events as domain_events
 from tests.api.helpers import count_rows
@@ -139,13 +139,16 @@ async def test_a_generated_correlation_id_is_echoed_and_carried(app: FastAPI, cl
 async def test_a_change_that_fails_after_writing_its_event_leaves_neither(
     app: FastAPI, client: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The outbox row is inserted, then the history write fails in the same transaction: the
-    rollback takes the case and its event with it (no event for a change that did not happen)."""
+    """The history row breaks a constraint of its table. SQLite has inserted the case and the
+    outbox row by then, in the same transaction; PostgreSQL writes all three in one statement.
+    Either way nothing stays: no event for a change that did not happen."""
+    history_rows = unit_of_work.history_rows
 
-    async def failing_history(*_args: object) -> None:
-        raise RuntimeError("disk full")
+    def rows_without_actor(*args: Any) -> list[dict[str, Any]]:
+        return [dict(row, actor_id=None) for row in history_rows(*args)]  # actor_id is NOT NULL
 
-    monkeypatch.setattr(unit_of_work, "write_history", failing_history)
+    monkeypatch.setattr(unit_of_work, "history_rows", rows_without_actor)
+    monkeypatch.setattr(history, "history_rows", rows_without_actor)
     response = await client.post("/api/v1/cases", json={"title": "Never happened"})
     assert response.status_code == 500
     assert await count_rows(app, cases) == 0

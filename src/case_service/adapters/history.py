@@ -7,6 +7,7 @@ mutating use case gets its audit rows without remembering to write them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,9 +18,14 @@ from case_service.service.context import RequestContext
 
 
 async def write_history(conn: AsyncConnection, events: Sequence[DomainEvent], context: RequestContext) -> None:
-    if not events:
-        return
-    rows = [
+    rows = history_rows(events, context)
+    if rows:
+        await conn.execute(_INSERT_HISTORY, rows[0] if len(rows) == 1 else rows)
+
+
+def history_rows(events: Sequence[DomainEvent], context: RequestContext) -> list[dict[str, Any]]:
+    """The history rows of the events, as statement values."""
+    return [
         {
             "case_id": event.case_id,
             "user_id": event.user_id,
@@ -33,7 +39,6 @@ async def write_history(conn: AsyncConnection, events: Sequence[DomainEvent], co
         }
         for event in events
     ]
-    await conn.execute(_INSERT_HISTORY, rows[0] if len(rows) == 1 else rows)
 
 
 # Built once; one row is executed as a single statement rather than through executemany.

@@ -71,8 +71,14 @@ def cloudevents_headers(
 async def write_events(
     conn: AsyncConnection, events: Sequence[DomainEvent], context: RequestContext, producer: str
 ) -> None:
-    if not events:
-        return
+    rows = outbox_rows(events, context, producer)
+    if rows:
+        # On PostgreSQL the table's trigger NOTIFYs NOTIFY_CHANNEL with the insert (migration 0009).
+        await conn.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
+
+
+def outbox_rows(events: Sequence[DomainEvent], context: RequestContext, producer: str) -> list[dict[str, Any]]:
+    """The outbox rows of the events, as statement values."""
     now = datetime.now(UTC)
     rows = []
     # In version order: the relay relies on a case's ids growing with its versions.
@@ -90,8 +96,7 @@ async def write_events(
                 "created_at": now,
             }
         )
-    # On PostgreSQL the table's trigger NOTIFYs NOTIFY_CHANNEL with the insert (migration 0009).
-    await conn.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
+    return rows
 
 
 # Built once; one row is executed as a single statement rather than through executemany.

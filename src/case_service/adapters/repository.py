@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -45,12 +46,33 @@ class CaseRepository:
         self._conn = conn
         self._loaded_tags: dict[str, list[str]] = {}
         self.seen: list[Case] = []
+        # PostgreSQL: a new case, and the creation it counts, wait for the commit, which writes
+        # them with their event in one statement (adapters/change_statement.py).
+        self._defers_inserts = conn.dialect.name == "postgresql"
+        self.pending: PendingCreation | None = None
 
-    async def add(self, case: Case) -> None:
-        await self._conn.execute(_INSERT_CASE, {**_case_columns(case), "case_id": case.case_id})
-        await self._insert_tags(case, case.tags)
+    async def add(self, case: Case, *, counted_day: str | None = None) -> None:
+        """Insert a new case with its tags. `counted_day`: also count the creation in the owner's
+        title numbers of that UTC day, for a case that did not take a number to name itself.
+
+        On PostgreSQL the insert waits for the unit of work's commit (`pending`); until then a
+        read on this connection does not find the case.
+        """
         self._loaded_tags[case.case_id] = list(case.tags)
         self.seen.append(case)
+        creation = PendingCreation(case, counted_day)
+        if self._defers_inserts and self.pending is None:
+            self.pending = creation
+        else:
+            await self.write_creation(creation)
+
+    async def write_creation(self, creation: PendingCreation) -> None:
+        """The creation's statements one by one (SQLite, or a commit that cannot take them into one)."""
+        case = creation.case
+        if creation.counted_day is not None:
+            await self.next_title_number(case.user_id, creation.counted_day)
+        await self._conn.execute(_INSERT_CASE, {**case_columns(case), "case_id": case.case_id})
+        await self._insert_tags(case, case.tags)
 
     async def get(self, case_id: str, user_id: str, *, for_update: bool = False) -> Case | None:
         """The user's case, or None. `for_update` locks the row until the transaction ends.
@@ -98,7 +120,7 @@ class CaseRepository:
     async def save(self, case: Case, expected_version: int) -> None:
         """Write the case back; fail if anyone changed it since it was read at `expected_version`."""
         result = await self._conn.execute(
-            _UPDATE_CASE, {**_case_columns(case), "key_case_id": case.case_id, "key_version": expected_version}
+            _UPDATE_CASE, {**case_columns(case), "key_case_id": case.case_id, "key_version": expected_version}
         )
         if result.rowcount != 1:
             raise ConcurrentModification(
@@ -331,7 +353,16 @@ async def tags_of(conn: AsyncConnection, case_ids: Sequence[str]) -> dict[str, l
     return found
 
 
-def _case_columns(case: Case) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PendingCreation:
+    """A case added but not yet written; `counted_day` as in `CaseRepository.add`."""
+
+    case: Case
+    counted_day: str | None = None
+
+
+def case_columns(case: Case) -> dict[str, Any]:
+    """The case's columns as statement values, `case_id` (a key) and `seq` (generated) aside."""
     return {
         "user_id": case.user_id,
         "session_id": case.session_id,

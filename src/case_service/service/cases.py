@@ -59,12 +59,18 @@ class CaseService:
         now = self._now()
         async with self._uow(ctx, write=True) as uow:
             await claim_key(uow, ctx, idempotency, now, self._idempotency_ttl)
-            # Every creation takes a number, titled or not, so N counts the day's cases.
-            number = await uow.cases.next_title_number(ctx.actor.user_id, now.date().isoformat())
+            # Every creation is counted, titled or not, so N counts the day's cases. A titled
+            # case needs no number: its creation is counted when the case is written.
+            day = now.date().isoformat()
+            if new.title is not None:
+                title, counted_day = new.title, day
+            else:
+                number = await uow.cases.next_title_number(ctx.actor.user_id, day)
+                title, counted_day = generated_title(now, number), None
             case = Case.open(
                 case_id=new_case_id(),
                 user_id=ctx.actor.user_id,
-                title=new.title if new.title is not None else generated_title(now, number),
+                title=title,
                 now=now,
                 description=new.description,
                 severity=new.severity,
@@ -73,7 +79,7 @@ class CaseService:
                 tags=new.tags,
                 session_id=new.session_id,
             )
-            await uow.cases.add(case)
+            await uow.cases.add(case, counted_day=counted_day)
             await remember_answer(uow, ctx, idempotency, case)
             await uow.commit()
         return case
