@@ -3,6 +3,7 @@
     .venv/bin/python bench/instructions.py get     # GET one case
     .venv/bin/python bench/instructions.py list    # first list page, status=active, 50 cases
     .venv/bin/python bench/instructions.py create  # create a case, as the benchmark's load does
+    .venv/bin/python bench/instructions.py message # add a message to a case
     .venv/bin/python bench/instructions.py relay   # one outbox relay cycle that publishes one event
 
 On a shared machine, requests per second and CPU seconds per request drift by a fifth between
@@ -40,16 +41,21 @@ from bench.outbox import _BACKLOG_SQL, NATS_URL, Broker
 
 SHORT, LONG = 20, 220
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/fm_cases_bench"
-# The body of the benchmark's create (bench/wrk/scenarios.lua).
+# The bodies of the benchmark's create and add message (bench/wrk/scenarios.lua).
 CREATE_BODY = (
     b'{"title":"Checkout latency spike","description":"p99 above 2 s since the deploy",'
     b'"severity":"high","category":"performance","metadata":{"service":"checkout"}}'
+)
+MESSAGE_BODY = (
+    b'{"role":"user","content":"The pool saturates at peak; p99 went from 80 ms to 4 s.",'
+    b'"metadata":{"source":"chat"}}'
 )
 # method, path, body and the status every answer must have
 REQUESTS = {
     "get": ("GET", "/api/v1/cases/{case_id}", b"", 200),
     "list": ("GET", "/api/v1/cases?status=active&limit=50", b"", 200),
     "create": ("POST", "/api/v1/cases", CREATE_BODY, 201),
+    "message": ("POST", "/api/v1/cases/{case_id}/messages", MESSAGE_BODY, 201),
 }
 KINDS = (*REQUESTS, "relay")
 

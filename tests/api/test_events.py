@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,10 @@ from sqlalchemy import select
 
 from case_service.adapters import history, unit_of_work
 from case_service.adapters.tables import case_history, cases, event_outbox
+from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from case_service.domain import events as domain_events
+from case_service.domain.errors import ConcurrentModification
+from case_service.service.context import Actor, RequestContext
 from tests.api.helpers import count_rows
 from tests.conftest import client_for
 from tests.events import deliver, envelope, evidence_event
@@ -154,6 +158,51 @@ async def test_a_change_that_fails_after_writing_its_event_leaves_neither(
     assert await count_rows(app, cases) == 0
     assert await count_rows(app, event_outbox) == 0
     assert await count_rows(app, case_history) == 0
+
+
+async def test_a_save_at_a_version_the_case_is_no_longer_at_writes_nothing(app: FastAPI, client: AsyncClient) -> None:
+    """The update's version check fails: SQLite's UPDATE matches no row at once; PostgreSQL's
+    matches none inside the one statement that also holds the history and outbox rows. Either way
+    the change is refused and neither row stays."""
+    watch = OutboxWatch(app)
+    case_id = (await client.post("/api/v1/cases", json={"title": "Before"})).json()["case_id"]
+    assert [row.event_type for row in await watch.new()] == ["case.created"]
+    history_before = await count_rows(app, case_history)
+    uow_factory = SqlAlchemyUnitOfWorkFactory(app.state.database, "test")
+    ctx = RequestContext(actor=Actor(user_id="alice"), correlation_id="stale-save")
+    with pytest.raises(ConcurrentModification):
+        async with uow_factory(ctx, write=True) as uow:
+            case = await uow.cases.get(case_id, "alice")
+            assert case is not None
+            read_version = case.version
+            case.update({"title": "After"}, datetime.now(UTC))
+            await uow.cases.save(case, expected_version=read_version + 1)
+            await uow.commit()
+    assert (await client.get(f"/api/v1/cases/{case_id}")).json()["title"] == "Before"
+    assert await watch.new() == []
+    assert await count_rows(app, case_history) == history_before
+
+
+async def test_two_saves_of_a_case_in_one_unit_of_work_write_both_changes_in_order(
+    app: FastAPI, client: AsyncClient
+) -> None:
+    """On PostgreSQL the first save waits for the commit; the second must not overtake it."""
+    watch = OutboxWatch(app)
+    case_id = (await client.post("/api/v1/cases", json={"title": "First"})).json()["case_id"]
+    await watch.new()
+    uow_factory = SqlAlchemyUnitOfWorkFactory(app.state.database, "test")
+    ctx = RequestContext(actor=Actor(user_id="alice"), correlation_id="two-saves")
+    async with uow_factory(ctx, write=True) as uow:
+        case = await uow.cases.get(case_id, "alice", for_update=True)
+        assert case is not None
+        for title in ("Second", "Third"):
+            read_version = case.version
+            case.update({"title": title}, datetime.now(UTC))
+            await uow.cases.save(case, expected_version=read_version)
+        await uow.commit()
+    stored = (await client.get(f"/api/v1/cases/{case_id}")).json()
+    assert (stored["title"], stored["version"]) == ("Third", 3)
+    assert [row.aggregate_version for row in await watch.new()] == [2, 3]
 
 
 def test_the_contract_has_a_versioned_channel_and_schema_for_every_domain_event() -> None:

@@ -46,10 +46,10 @@ class CaseRepository:
         self._conn = conn
         self._loaded_tags: dict[str, list[str]] = {}
         self.seen: list[Case] = []
-        # PostgreSQL: a new case, and the creation it counts, wait for the commit, which writes
-        # them with their event in one statement (adapters/change_statement.py).
-        self._defers_inserts = conn.dialect.name == "postgresql"
-        self.pending: PendingCreation | None = None
+        # PostgreSQL: a case's writes wait for the commit, which writes them with their event in
+        # one statement (adapters/change_statement.py); at most one of each kind waits.
+        self._defers_writes = conn.dialect.name == "postgresql"
+        self.pending = PendingWrites()
 
     async def add(self, case: Case, *, counted_day: str | None = None) -> None:
         """Insert a new case with its tags. `counted_day`: also count the creation in the owner's
@@ -60,17 +60,26 @@ class CaseRepository:
         """
         self._loaded_tags[case.case_id] = list(case.tags)
         self.seen.append(case)
-        creation = PendingCreation(case, counted_day)
-        if self._defers_inserts and self.pending is None:
-            self.pending = creation
+        if self._defers_writes and self.pending.created is None:
+            self.pending.created, self.pending.counted_day = case, counted_day
         else:
-            await self.write_creation(creation)
+            await self._write_creation(case, counted_day)
 
-    async def write_creation(self, creation: PendingCreation) -> None:
-        """The creation's statements one by one (SQLite, or a commit that cannot take them into one)."""
-        case = creation.case
-        if creation.counted_day is not None:
-            await self.next_title_number(case.user_id, creation.counted_day)
+    async def write_pending(self) -> None:
+        """The waiting writes, one statement each (a commit that cannot take them into one)."""
+        pending, self.pending = self.pending, PendingWrites()
+        if pending.created is not None:
+            await self._write_creation(pending.created, pending.counted_day)
+        if pending.update is not None:
+            await self._update(pending.update)
+        if pending.transition is not None:
+            await self._conn.execute(_INSERT_TRANSITION, pending.transition)
+        if pending.message is not None:
+            await self._conn.execute(_INSERT_MESSAGE, pending.message)
+
+    async def _write_creation(self, case: Case, counted_day: str | None) -> None:
+        if counted_day is not None:
+            await self.next_title_number(case.user_id, counted_day)
         await self._conn.execute(_INSERT_CASE, {**case_columns(case), "case_id": case.case_id})
         await self._insert_tags(case, case.tags)
 
@@ -118,15 +127,22 @@ class CaseRepository:
         return record
 
     async def save(self, case: Case, expected_version: int) -> None:
-        """Write the case back; fail if anyone changed it since it was read at `expected_version`."""
-        result = await self._conn.execute(
-            _UPDATE_CASE, {**case_columns(case), "key_case_id": case.case_id, "key_version": expected_version}
-        )
-        if result.rowcount != 1:
-            raise ConcurrentModification(
-                f"Case {case.case_id} changed while it was being updated; retry", case_id=case.case_id
-            )
+        """Write the case back; fail if anyone changed it since it was read at `expected_version`.
+
+        On PostgreSQL a save that changes no tags waits for the commit (`pending`), which fails the
+        same way; until then a read on this connection finds the case as it was.
+        """
+        self.seen.append(case)
         old_tags = self._loaded_tags.get(case.case_id, [])
+        values = _update_values(case, expected_version)  # as the case is now, not at the commit
+        if self._defers_writes and old_tags == case.tags and self.pending.update is None:
+            self.pending.update = values
+            return
+        if (waiting := self.pending.update) is not None:
+            # Updates reach the table in the order they were saved.
+            self.pending.update = None
+            await self._update(waiting)
+        await self._update(values)
         if old_tags != case.tags:
             removed = [tag for tag in old_tags if tag not in case.tags]
             if removed:
@@ -135,7 +151,11 @@ class CaseRepository:
                 )
             await self._insert_tags(case, [tag for tag in case.tags if tag not in old_tags])
             self._loaded_tags[case.case_id] = list(case.tags)
-        self.seen.append(case)
+
+    async def _update(self, values: dict[str, Any]) -> None:
+        result = await self._conn.execute(_UPDATE_CASE, values)
+        if result.rowcount != 1:
+            raise changed_meanwhile(values["key_case_id"])
 
     async def remove(self, case: Case) -> None:
         """Delete the case; its tags, transitions and messages go with it (ON DELETE CASCADE).
@@ -148,19 +168,21 @@ class CaseRepository:
         self.seen.append(case)
 
     async def add_message(self, message: Message) -> None:
-        """Store a message the case appended; the unique (case_id, sequence) backs the row lock."""
-        await self._conn.execute(
-            _INSERT_MESSAGE,
-            {
-                "message_id": message.message_id,
-                "case_id": message.case_id,
-                "sequence": message.sequence,
-                "role": message.role.value,
-                "content": message.content,
-                "metadata": message.metadata,
-                "created_at": message.created_at,
-            },
-        )
+        """Store a message the case appended; the unique (case_id, sequence) backs the row lock.
+        On PostgreSQL it waits for the commit (`pending`)."""
+        row = {
+            "message_id": message.message_id,
+            "case_id": message.case_id,
+            "sequence": message.sequence,
+            "role": message.role.value,
+            "content": message.content,
+            "metadata": message.metadata,
+            "created_at": message.created_at,
+        }
+        if self._defers_writes and self.pending.message is None:
+            self.pending.message = row
+        else:
+            await self._conn.execute(_INSERT_MESSAGE, row)
 
     async def messages_of(self, case_id: str, *, after: int, limit: int, offset: int) -> MessagePage:
         """Messages with a sequence above `after`, in conversation order; `total` counts them all."""
@@ -225,19 +247,21 @@ class CaseRepository:
         actor_email: str | None,
         correlation_id: str | None,
     ) -> None:
-        await self._conn.execute(
-            _INSERT_TRANSITION,
-            {
-                "case_id": transition.case_id,
-                "from_status": transition.from_status.value,
-                "to_status": transition.to_status.value,
-                "reason": transition.reason,
-                "actor_id": actor_id,
-                "actor_email": actor_email,
-                "correlation_id": correlation_id,
-                "changed_at": transition.changed_at,
-            },
-        )
+        """Record a status move. On PostgreSQL it waits for the commit (`pending`)."""
+        row = {
+            "case_id": transition.case_id,
+            "from_status": transition.from_status.value,
+            "to_status": transition.to_status.value,
+            "reason": transition.reason,
+            "actor_id": actor_id,
+            "actor_email": actor_email,
+            "correlation_id": correlation_id,
+            "changed_at": transition.changed_at,
+        }
+        if self._defers_writes and self.pending.transition is None:
+            self.pending.transition = row
+        else:
+            await self._conn.execute(_INSERT_TRANSITION, row)
 
     async def transitions_of(self, case_id: str) -> list[RecordedTransition]:
         """Every status move of the case, oldest first."""
@@ -353,12 +377,31 @@ async def tags_of(conn: AsyncConnection, case_ids: Sequence[str]) -> dict[str, l
     return found
 
 
-@dataclass(frozen=True)
-class PendingCreation:
-    """A case added but not yet written; `counted_day` as in `CaseRepository.add`."""
+@dataclass
+class PendingWrites:
+    """A unit of work's writes that wait for its commit, on PostgreSQL: at most one of each kind."""
 
-    case: Case
-    counted_day: str | None = None
+    created: Case | None = None
+    counted_day: str | None = None  # as in `CaseRepository.add`
+    update: dict[str, Any] | None = None  # `_update_values` of the case when it was saved
+    transition: dict[str, Any] | None = None
+    message: dict[str, Any] | None = None
+
+    def case_ids(self) -> set[str]:
+        """The cases these writes touch."""
+        of_rows = [row["case_id"] for row in (self.transition, self.message) if row is not None]
+        created = [] if self.created is None else [self.created.case_id]
+        updated = [] if self.update is None else [self.update["key_case_id"]]
+        return {*created, *updated, *of_rows}
+
+
+def changed_meanwhile(case_id: str) -> ConcurrentModification:
+    return ConcurrentModification(f"Case {case_id} changed while it was being updated; retry", case_id=case_id)
+
+
+def _update_values(case: Case, read_version: int) -> dict[str, Any]:
+    """The values of `_UPDATE_CASE`: the case's columns, and the key it was read at."""
+    return {**case_columns(case), "key_case_id": case.case_id, "key_version": read_version}
 
 
 def case_columns(case: Case) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from case_service.adapters.history import history_rows, write_history
 from case_service.adapters.idempotency import SqlIdempotencyStore
 from case_service.adapters.inbox import DeadLetterStore, InboxStore
 from case_service.adapters.outbox import outbox_rows, write_events
-from case_service.adapters.repository import CaseRepository
+from case_service.adapters.repository import CaseRepository, PendingWrites
 from case_service.service.context import RequestContext
 
 
@@ -51,19 +51,19 @@ class SqlAlchemyUnitOfWork:
         assert self._conn is not None, "commit() outside the unit of work"
         touched = list({id(case): case for case in self.cases.seen}.values())
         events = [event for case in touched for event in case.events]
-        creation, self.cases.pending = self.cases.pending, None
-        one_event = len(events) == 1 and (creation is None or creation.case.case_id == events[0].case_id)
+        pending = self.cases.pending
+        one_event = len(events) == 1 and pending.case_ids() <= {events[0].case_id}
         if self._database.dialect == "postgresql" and one_event:
-            # The common change, one event (and perhaps the case it creates): one statement.
+            # The common change, one event of one case: one statement.
+            self.cases.pending = PendingWrites()
             await write_change_and_commit(
                 self._conn,
-                creation,
+                pending,
                 outbox_rows(events, self._context, self._producer)[0],
                 history_rows(events, self._context)[0],
             )
         else:
-            if creation is not None:
-                await self.cases.write_creation(creation)
+            await self.cases.write_pending()
             await write_events(self._conn, events, self._context, self._producer)
             await write_history(self._conn, events, self._context)
             await self._conn.commit()
