@@ -63,8 +63,8 @@ async def write_change_and_commit(
     raw = await conn.get_raw_connection()
     if pending.update is None and not raw.driver_connection.is_in_transaction():
         # SQLAlchemy begins on the server at the first statement: none has run, so ending its
-        # transaction sends nothing, and this statement, alone, commits as it completes. (An
-        # update always follows its read, so its version check never runs outside a transaction.)
+        # transaction sends nothing, and this statement, alone, commits as it completes. Never
+        # with an update: if its version check failed, the rows beside it would stay committed.
         await conn.rollback()
         await conn.execution_options(isolation_level="AUTOCOMMIT")
     result = await conn.execute(stmt, params)
