@@ -14,6 +14,7 @@ from case_service.adapters import history, unit_of_work
 from case_service.adapters.tables import case_history, cases, event_outbox
 from case_service.adapters.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from case_service.domain import events as domain_events
+from case_service.domain.case import Case, new_case_id
 from case_service.domain.errors import ConcurrentModification
 from case_service.service.context import Actor, RequestContext
 from tests.api.helpers import count_rows
@@ -203,6 +204,23 @@ async def test_two_saves_of_a_case_in_one_unit_of_work_write_both_changes_in_ord
     stored = (await client.get(f"/api/v1/cases/{case_id}")).json()
     assert (stored["title"], stored["version"]) == ("Third", 3)
     assert [row.aggregate_version for row in await watch.new()] == [2, 3]
+
+
+async def test_a_unit_of_work_reads_the_case_it_added_and_the_change_it_saved(app: FastAPI) -> None:
+    """On PostgreSQL the writes wait for the commit unless another statement comes first: a read
+    on the same connection still finds them."""
+    uow_factory = SqlAlchemyUnitOfWorkFactory(app.state.database, "test")
+    ctx = RequestContext(actor=Actor(user_id="alice"), correlation_id="read-own-writes")
+    now = datetime.now(UTC)
+    async with uow_factory(ctx, write=True) as uow:
+        await uow.cases.add(Case.open(case_id=new_case_id(), user_id="alice", title="Added", now=now))
+        [added] = await uow.cases.oldest_of_user("alice", 10)
+        assert added.title == "Added"
+        added.update({"title": "Saved"}, now)
+        await uow.cases.save(added, expected_version=1)
+        found = await uow.cases.get(added.case_id, "alice")
+        assert found is not None and (found.title, found.version) == ("Saved", 2)
+        await uow.commit()
 
 
 def test_the_contract_has_a_versioned_channel_and_schema_for_every_domain_event() -> None:

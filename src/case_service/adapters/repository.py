@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Result, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
 from case_service.adapters.database import DRIVER_CONNECTION_ERRORS
 from case_service.adapters.tables import (
@@ -55,8 +56,8 @@ class CaseRepository:
         """Insert a new case with its tags. `counted_day`: also count the creation in the owner's
         title numbers of that UTC day, for a case that did not take a number to name itself.
 
-        On PostgreSQL the insert waits for the unit of work's commit (`pending`); until then a
-        read on this connection does not find the case.
+        On PostgreSQL the insert waits for the unit of work's commit (`pending`), or for the
+        repository's next statement.
         """
         self._loaded_tags[case.case_id] = list(case.tags)
         self.seen.append(case)
@@ -64,6 +65,13 @@ class CaseRepository:
             self.pending.created, self.pending.counted_day = case, counted_day
         else:
             await self._write_creation(case, counted_day)
+
+    async def _execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
+        """Every statement of the repository: the writes waiting for the commit go first, so
+        statements meet the table in the order they were made, and a read finds what was written."""
+        if not self.pending.is_empty():
+            await self.write_pending()
+        return await self._conn.execute(statement, parameters)
 
     async def write_pending(self) -> None:
         """The waiting writes, one statement each (a commit that cannot take them into one)."""
@@ -73,14 +81,14 @@ class CaseRepository:
         if pending.update is not None:
             await self._update(pending.update)
         if pending.transition is not None:
-            await self._conn.execute(_INSERT_TRANSITION, pending.transition)
+            await self._execute(_INSERT_TRANSITION, pending.transition)
         if pending.message is not None:
-            await self._conn.execute(_INSERT_MESSAGE, pending.message)
+            await self._execute(_INSERT_MESSAGE, pending.message)
 
     async def _write_creation(self, case: Case, counted_day: str | None) -> None:
         if counted_day is not None:
             await self.next_title_number(case.user_id, counted_day)
-        await self._conn.execute(_INSERT_CASE, {**case_columns(case), "case_id": case.case_id})
+        await self._execute(_INSERT_CASE, {**case_columns(case), "case_id": case.case_id})
         await self._insert_tags(case, case.tags)
 
     async def get(self, case_id: str, user_id: str, *, for_update: bool = False) -> Case | None:
@@ -94,7 +102,7 @@ class CaseRepository:
         if self._conn.dialect.name == "postgresql":
             if for_update or self._conn.in_transaction():
                 stmt = _CASE_WITH_TAGS_FOR_UPDATE if for_update else _CASE_WITH_TAGS
-                found = (await self._conn.execute(stmt, keys)).one_or_none()
+                found = (await self._execute(stmt, keys)).one_or_none()
                 row = None if found is None else found._mapping
             else:
                 row = await self._read_through_driver(case_id, user_id)
@@ -102,7 +110,7 @@ class CaseRepository:
                 return None
             tags = list(row["tags"] or ())
         else:
-            found = (await self._conn.execute(_CASE_FOR_UPDATE if for_update else _CASE, keys)).one_or_none()
+            found = (await self._execute(_CASE_FOR_UPDATE if for_update else _CASE, keys)).one_or_none()
             if found is None:
                 return None
             row = found._mapping
@@ -130,7 +138,7 @@ class CaseRepository:
         """Write the case back; fail if anyone changed it since it was read at `expected_version`.
 
         On PostgreSQL a save that changes no tags waits for the commit (`pending`), which fails the
-        same way; until then a read on this connection finds the case as it was.
+        same way.
         """
         self.seen.append(case)
         old_tags = self._loaded_tags.get(case.case_id, [])
@@ -138,22 +146,18 @@ class CaseRepository:
         if self._defers_writes and old_tags == case.tags and self.pending.update is None:
             self.pending.update = values
             return
-        if (waiting := self.pending.update) is not None:
-            # Updates reach the table in the order they were saved.
-            self.pending.update = None
-            await self._update(waiting)
         await self._update(values)
         if old_tags != case.tags:
             removed = [tag for tag in old_tags if tag not in case.tags]
             if removed:
-                await self._conn.execute(
+                await self._execute(
                     delete(case_tags).where(case_tags.c.case_id == case.case_id, case_tags.c.tag.in_(removed))
                 )
             await self._insert_tags(case, [tag for tag in case.tags if tag not in old_tags])
             self._loaded_tags[case.case_id] = list(case.tags)
 
     async def _update(self, values: dict[str, Any]) -> None:
-        result = await self._conn.execute(_UPDATE_CASE, values)
+        result = await self._execute(_UPDATE_CASE, values)
         if result.rowcount != 1:
             raise changed_meanwhile(values["key_case_id"])
 
@@ -163,8 +167,8 @@ class CaseRepository:
         Its history goes too; the unit of work then writes the deletion's own history row, which
         stays as the tombstone: who deleted the case, when, under which correlation id.
         """
-        await self._conn.execute(delete(cases).where(cases.c.case_id == case.case_id))
-        await self._conn.execute(delete(case_history).where(case_history.c.case_id == case.case_id))
+        await self._execute(delete(cases).where(cases.c.case_id == case.case_id))
+        await self._execute(delete(case_history).where(case_history.c.case_id == case.case_id))
         self.seen.append(case)
 
     async def add_message(self, message: Message) -> None:
@@ -182,13 +186,13 @@ class CaseRepository:
         if self._defers_writes and self.pending.message is None:
             self.pending.message = row
         else:
-            await self._conn.execute(_INSERT_MESSAGE, row)
+            await self._execute(_INSERT_MESSAGE, row)
 
     async def messages_of(self, case_id: str, *, after: int, limit: int, offset: int) -> MessagePage:
         """Messages with a sequence above `after`, in conversation order; `total` counts them all."""
         where = (case_messages.c.case_id == case_id, case_messages.c.sequence > after)
-        total = (await self._conn.execute(select(func.count()).select_from(case_messages).where(*where))).scalar_one()
-        rows = await self._conn.execute(
+        total = (await self._execute(select(func.count()).select_from(case_messages).where(*where))).scalar_one()
+        rows = await self._execute(
             select(case_messages).where(*where).order_by(case_messages.c.sequence).limit(limit).offset(offset)
         )
         return MessagePage(messages=[_to_message(row) for row in rows], total=int(total))
@@ -212,7 +216,7 @@ class CaseRepository:
             .where(case_messages.c.case_id == case.case_id, case_messages.c.sequence <= case.message_count)
             .subquery()
         )
-        rows = await self._conn.execute(
+        rows = await self._execute(
             select(ranked)
             .where(ranked.c.rank <= bounds.max_messages, ranked.c.running_chars <= bounds.max_chars)
             .order_by(ranked.c.sequence)
@@ -222,8 +226,8 @@ class CaseRepository:
     async def history_of(self, case_id: str, *, limit: int, offset: int) -> HistoryPage:
         """The case's audit trail, newest first."""
         where = case_history.c.case_id == case_id
-        total = (await self._conn.execute(select(func.count()).select_from(case_history).where(where))).scalar_one()
-        rows = await self._conn.execute(
+        total = (await self._execute(select(func.count()).select_from(case_history).where(where))).scalar_one()
+        rows = await self._execute(
             select(case_history).where(where).order_by(case_history.c.id.desc()).limit(limit).offset(offset)
         )
         return HistoryPage(entries=[_to_history_entry(row) for row in rows], total=int(total))
@@ -231,7 +235,7 @@ class CaseRepository:
     async def tag_counts(self, user_id: str) -> list[TagCount]:
         """The user's tags with how many of their cases carry each: most used first, then by name."""
         count = func.count().label("count")
-        rows = await self._conn.execute(
+        rows = await self._execute(
             select(case_tags.c.tag, count)
             .where(case_tags.c.user_id == user_id)
             .group_by(case_tags.c.tag)
@@ -261,11 +265,11 @@ class CaseRepository:
         if self._defers_writes and self.pending.transition is None:
             self.pending.transition = row
         else:
-            await self._conn.execute(_INSERT_TRANSITION, row)
+            await self._execute(_INSERT_TRANSITION, row)
 
     async def transitions_of(self, case_id: str) -> list[RecordedTransition]:
         """Every status move of the case, oldest first."""
-        rows = await self._conn.execute(
+        rows = await self._execute(
             select(case_status_transitions)
             .where(case_status_transitions.c.case_id == case_id)
             .order_by(case_status_transitions.c.id)
@@ -289,24 +293,24 @@ class CaseRepository:
         numbers are never reused, even after the cases that got them are deleted.
         """
         stmt = _NEXT_TITLE_NUMBER[self._conn.dialect.name]
-        return int((await self._conn.execute(stmt, {"user_id": user_id, "day": day})).scalar_one())
+        return int((await self._execute(stmt, {"user_id": user_id, "day": day})).scalar_one())
 
     async def _insert_tags(self, case: Case, tags: Iterable[str]) -> None:
         values = [{"case_id": case.case_id, "tag": tag, "user_id": case.user_id} for tag in tags]
         if values:
-            await self._conn.execute(_INSERT_TAG, values)
+            await self._execute(_INSERT_TAG, values)
 
     async def get_for_event(self, case_id: str, *, for_update: bool = False) -> Case | None:
         """A case named by a platform event, whoever owns it (events are not a user's request)."""
         owner = (
-            await self._conn.execute(select(cases.c.user_id).where(cases.c.case_id == case_id))
+            await self._execute(select(cases.c.user_id).where(cases.c.case_id == case_id))
         ).scalar_one_or_none()
         return None if owner is None else await self.get(case_id, owner, for_update=for_update)
 
     async def oldest_of_user(self, user_id: str, limit: int) -> list[Case]:
         """Up to `limit` of the user's cases, oldest first, locked until the transaction ends."""
         rows = (
-            await self._conn.execute(
+            await self._execute(
                 select(cases).where(cases.c.user_id == user_id).order_by(cases.c.seq).limit(limit).with_for_update()
             )
         ).all()
@@ -317,8 +321,8 @@ class CaseRepository:
         """`remove` for many cases in two statements (a user's deletion goes batch by batch)."""
         case_ids = [case.case_id for case in removed]
         if case_ids:
-            await self._conn.execute(delete(cases).where(cases.c.case_id.in_(case_ids)))
-            await self._conn.execute(delete(case_history).where(case_history.c.case_id.in_(case_ids)))
+            await self._execute(delete(cases).where(cases.c.case_id.in_(case_ids)))
+            await self._execute(delete(case_history).where(case_history.c.case_id.in_(case_ids)))
             self.seen.extend(removed)
 
 
@@ -386,6 +390,9 @@ class PendingWrites:
     update: dict[str, Any] | None = None  # `_update_values` of the case when it was saved
     transition: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
+
+    def is_empty(self) -> bool:
+        return self.created is None and self.update is None and self.transition is None and self.message is None
 
     def case_ids(self) -> set[str]:
         """The cases these writes touch."""
