@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Insert
 
-from case_service.adapters.repository import PendingWrites, case_columns, changed_meanwhile
+from case_service.adapters.repository import UPDATE_CASE, PendingWrites, case_columns, changed_meanwhile
 from case_service.adapters.tables import (
     case_history,
     case_messages,
@@ -46,9 +46,9 @@ async def write_change_and_commit(
         created = tuple(case_row)
         params |= _prefixed("case_", case_row)
         params |= {"tags": list(pending.created.tags), "counted_day": pending.counted_day}
-    rows = {"update_": pending.update, "transition_": pending.transition, "message_": pending.message}
-    for prefix, row in rows.items():
-        params |= _prefixed(prefix, row or {})
+    # The update's values keep their names: UPDATE_CASE's own, which no other part uses.
+    params |= pending.update or {}
+    params |= _prefixed("transition_", pending.transition or {}) | _prefixed("message_", pending.message or {})
     stmt = _statement(
         _Shape(
             outbox=tuple(outbox_row),
@@ -105,17 +105,8 @@ def _statement(shape: _Shape) -> Insert:
         )
     updated_case = None
     if shape.updated:
-        columns = {key: bindparam("update_" + key, type_=cases.c[key].type) for key in shape.updated if key in cases.c}
-        updated_case = (
-            update(cases)
-            .where(
-                cases.c.case_id == bindparam("update_key_case_id"),
-                cases.c.version == bindparam("update_key_version"),
-            )
-            .values(columns)
-            .returning(cases.c.case_id)
-            .cte("updated_case")
-        )
+        columns = {key: bindparam(key, type_=cases.c[key].type) for key in shape.updated if key in cases.c}
+        updated_case = UPDATE_CASE.values(columns).returning(cases.c.case_id).cte("updated_case")
         parts.append(updated_case)
     if shape.transition:
         parts.append(_values(case_status_transitions, "transition_", shape.transition).cte("new_transition"))

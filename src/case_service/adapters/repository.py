@@ -75,7 +75,7 @@ class CaseRepository:
 
     async def write_pending(self) -> None:
         """The waiting writes, one statement each (a commit that cannot take them into one)."""
-        pending, self.pending = self.pending, PendingWrites()
+        pending = self.take_pending()
         if pending.created is not None:
             await self._write_creation(pending.created, pending.counted_day)
         if pending.update is not None:
@@ -156,8 +156,13 @@ class CaseRepository:
             await self._insert_tags(case, [tag for tag in case.tags if tag not in old_tags])
             self._loaded_tags[case.case_id] = list(case.tags)
 
+    def take_pending(self) -> PendingWrites:
+        """The waiting writes, handed to the commit that writes them."""
+        pending, self.pending = self.pending, PendingWrites()
+        return pending
+
     async def _update(self, values: dict[str, Any]) -> None:
-        result = await self._execute(_UPDATE_CASE, values)
+        result = await self._execute(UPDATE_CASE, values)
         if result.rowcount != 1:
             raise changed_meanwhile(values["key_case_id"])
 
@@ -344,7 +349,9 @@ _CASE_WITH_TAGS_BY_DRIVER = str(_CASE_WITH_TAGS.compile(dialect=postgresql.async
 # Writes take their values as execution parameters, so the statement (and its cache key) is
 # the same object on every call instead of one built from a dozen bound values each time.
 _INSERT_CASE = insert(cases)
-_UPDATE_CASE = update(cases).where(
+# Its values are the case's columns by name, beside `key_case_id` and `key_version`; the change's
+# one statement (adapters/change_statement.py) takes it as one of its parts.
+UPDATE_CASE = update(cases).where(
     cases.c.case_id == bindparam("key_case_id"), cases.c.version == bindparam("key_version")
 )
 _INSERT_TAG = insert(case_tags)
@@ -407,7 +414,7 @@ def changed_meanwhile(case_id: str) -> ConcurrentModification:
 
 
 def _update_values(case: Case, read_version: int) -> dict[str, Any]:
-    """The values of `_UPDATE_CASE`: the case's columns, and the key it was read at."""
+    """The values of `UPDATE_CASE`: the case's columns, and the key it was read at."""
     return {**case_columns(case), "key_case_id": case.case_id, "key_version": read_version}
 
 

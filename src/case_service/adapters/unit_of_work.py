@@ -14,7 +14,7 @@ from case_service.adapters.history import history_rows, write_history
 from case_service.adapters.idempotency import SqlIdempotencyStore
 from case_service.adapters.inbox import DeadLetterStore, InboxStore
 from case_service.adapters.outbox import outbox_rows, write_events
-from case_service.adapters.repository import CaseRepository, PendingWrites
+from case_service.adapters.repository import CaseRepository
 from case_service.service.context import RequestContext
 
 
@@ -51,14 +51,12 @@ class SqlAlchemyUnitOfWork:
         assert self._conn is not None, "commit() outside the unit of work"
         touched = list({id(case): case for case in self.cases.seen}.values())
         events = [event for case in touched for event in case.events]
-        pending = self.cases.pending
-        one_event = len(events) == 1 and pending.case_ids() <= {events[0].case_id}
+        one_event = len(events) == 1 and self.cases.pending.case_ids() <= {events[0].case_id}
         if self._database.dialect == "postgresql" and one_event:
             # The common change, one event of one case: one statement.
-            self.cases.pending = PendingWrites()
             await write_change_and_commit(
                 self._conn,
-                pending,
+                self.cases.take_pending(),
                 outbox_rows(events, self._context, self._producer)[0],
                 history_rows(events, self._context)[0],
             )
