@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Insert
 
-from case_service.adapters.repository import UPDATE_CASE, PendingWrites, case_columns, changed_meanwhile
+from case_service.adapters.repository import UPDATE_CASE, PendingWrites, changed_meanwhile, insert_values
 from case_service.adapters.tables import (
     case_history,
     case_messages,
@@ -42,7 +42,7 @@ async def write_change_and_commit(
     params = _prefixed("event_", outbox_row) | _prefixed("history_", history_row)
     created: tuple[str, ...] = ()
     if pending.created is not None:
-        case_row = {**case_columns(pending.created), "case_id": pending.created.case_id}
+        case_row = insert_values(pending.created)
         created = tuple(case_row)
         params |= _prefixed("case_", case_row)
         params |= {"tags": list(pending.created.tags), "counted_day": pending.counted_day}

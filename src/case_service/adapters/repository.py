@@ -88,7 +88,7 @@ class CaseRepository:
     async def _write_creation(self, case: Case, counted_day: str | None) -> None:
         if counted_day is not None:
             await self.next_title_number(case.user_id, counted_day)
-        await self._execute(_INSERT_CASE, {**case_columns(case), "case_id": case.case_id})
+        await self._execute(_INSERT_CASE, insert_values(case))
         await self._insert_tags(case, case.tags)
 
     async def get(self, case_id: str, user_id: str, *, for_update: bool = False) -> Case | None:
@@ -413,12 +413,17 @@ def changed_meanwhile(case_id: str) -> ConcurrentModification:
     return ConcurrentModification(f"Case {case_id} changed while it was being updated; retry", case_id=case_id)
 
 
+def insert_values(case: Case) -> dict[str, Any]:
+    """The values of a new case's row."""
+    return {**_case_columns(case), "case_id": case.case_id}
+
+
 def _update_values(case: Case, read_version: int) -> dict[str, Any]:
     """The values of `UPDATE_CASE`: the case's columns, and the key it was read at."""
-    return {**case_columns(case), "key_case_id": case.case_id, "key_version": read_version}
+    return {**_case_columns(case), "key_case_id": case.case_id, "key_version": read_version}
 
 
-def case_columns(case: Case) -> dict[str, Any]:
+def _case_columns(case: Case) -> dict[str, Any]:
     """The case's columns as statement values, `case_id` (a key) and `seq` (generated) aside."""
     return {
         "user_id": case.user_id,
