@@ -254,6 +254,39 @@ class WebhookReceiver:
         return 204
 
 
+async def test_a_broker_that_hangs_is_recorded_as_no_acknowledgement_within_the_timeout(
+    app: FastAPI, client: AsyncClient, settings: Settings, jetstream: TestStream, running_relays: list[OutboxRelay]
+) -> None:
+    broker = urlsplit(jetstream.url)
+    proxy = TcpProxy(broker.hostname or "127.0.0.1", broker.port or 4222)
+    await proxy.start()
+    try:
+        database = app.state.database
+        relay = OutboxRelay(
+            relay_settings(settings, outbox_publish_timeout=0.5),
+            database,
+            app.state.metrics,
+            publisher=jetstream.publisher(f"nats://127.0.0.1:{proxy.port}", timeout=0.5),
+        )
+        await start_relay(running_relays, relay)
+        await create(client, title="Before the broker hangs")
+        await eventually(lambda: jetstream.holds(1), what="the first event")
+
+        proxy.stall()  # the connection stays open; nothing reaches the broker or comes back
+        await create(client, title="While it hangs")
+
+        async def failure_recorded() -> bool:
+            return any(row.last_error for row in await outbox_rows(database))
+
+        await eventually(failure_recorded, what="the unacknowledged publish to be recorded")
+        row = next(row for row in await outbox_rows(database) if row.last_error)
+        assert row.published_at is None and row.attempts == 1
+        assert row.last_error == "nats: no acknowledgement within 0.5 s"
+        assert await jetstream.count() == 1
+    finally:
+        await proxy.close()
+
+
 async def test_a_refused_event_holds_back_its_own_case_only_and_is_retried_with_backoff(
     app: FastAPI, client: AsyncClient, settings: Settings, running_relays: list[OutboxRelay]
 ) -> None:

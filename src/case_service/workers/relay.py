@@ -204,6 +204,8 @@ class OutboxRelay:
         published: list[int] = []
         failures: list[PublishFailure] = []
         slots = asyncio.Semaphore(settings.outbox_publish_concurrency)
+        # The one bound on a publish, whatever the publisher (OUTBOX_PUBLISH_TIMEOUT).
+        timeout = settings.outbox_publish_timeout
 
         async def relay_case(run: list[OutboxRow]) -> None:
             async with slots:
@@ -218,10 +220,12 @@ class OutboxRelay:
                         headers=row.headers,
                     )
                     try:
-                        async with asyncio.timeout(settings.outbox_publish_timeout):
+                        async with asyncio.timeout(timeout):
                             await self.publisher.publish(event)
                     except Exception as exc:
                         # Stop this case here: its later events must not overtake the failed one.
+                        if isinstance(exc, TimeoutError):
+                            exc = PublishFailed(f"{self.publisher.name}: no acknowledgement within {timeout:g} s")
                         failures.append(self._failure(row, exc))
                         return
                     published.append(row.id)
