@@ -89,6 +89,19 @@ async def test_after_a_case_head_is_published_its_next_version_is_the_head(app: 
     assert await _due(database, NOW + timedelta(seconds=6), max_events=10, per_case=10) == ["a-2", "a-3"]
 
 
+async def test_rows_being_marked_are_left_out_and_the_next_event_of_their_case_is_its_head(app: FastAPI) -> None:
+    """The relay writes a cycle's marks while the next cycle reads: it names those rows in `skip`."""
+    database = app.state.database
+    await _write(database, ("a", 1), ("a", 2), ("a", 3), ("b", 1))
+    ids = {row.event_id: row.id for row in await OutboxStore(database).fetch_due(NOW, max_events=10, per_case=10)}
+    store = OutboxStore(database)
+
+    rows = await store.fetch_due(NOW, max_events=1, per_case=1, skip=[ids["a-1"], ids["a-2"]])
+    assert [row.event_id for row in rows] == ["a-3"]
+    rows = await store.fetch_due(NOW, max_events=10, per_case=10, skip=[ids["a-1"], ids["b-1"]])
+    assert sorted(row.event_id for row in rows) == ["a-2", "a-3"]
+
+
 async def test_rows_carry_their_envelope_whether_read_on_the_first_page_or_a_later_one(app: FastAPI) -> None:
     """The first page is read whole; the rows chosen from later pages are read afterwards."""
     database = app.state.database

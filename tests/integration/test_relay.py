@@ -61,6 +61,33 @@ async def test_every_change_reaches_jetstream_once_in_version_order_with_cloudev
     assert app.state.metrics.registry.get_sample_value("case_outbox_relay_leader") == 1
 
 
+async def test_batches_marked_while_the_next_one_is_published_send_every_event_once_in_order(
+    app: FastAPI, client: AsyncClient, settings: Settings, jetstream: TestStream, running_relays: list[OutboxRelay]
+) -> None:
+    """Batches of two, one event per case each: every cycle reads while the previous cycle's marks
+    are still being written, and must leave those rows out."""
+    case_ids = [(await create(client, title=f"Case {n}"))["case_id"] for n in range(3)]
+    for case_id in case_ids:
+        await client.put(f"/api/v1/cases/{case_id}", json={"severity": "high"})
+        await client.post(f"/api/v1/cases/{case_id}/status", json={"status": "investigating"})
+    database = app.state.database
+    relay = OutboxRelay(
+        relay_settings(settings, outbox_batch_size=2, outbox_case_batch_size=1),
+        database,
+        app.state.metrics,
+        publisher=jetstream.publisher(),
+    )
+    await start_relay(running_relays, relay)
+    await eventually(lambda: nothing_pending(database), what="the outbox to drain")
+
+    received = await jetstream.messages()
+    for case_id in case_ids:
+        assert [m.envelope["aggregate_version"] for m in received if m.envelope["aggregate_id"] == case_id] == [1, 2, 3]
+    # Each event was published once and marked once.
+    assert app.state.metrics.registry.get_sample_value("case_outbox_publish_attempts_total") == 9
+    assert [row.attempts for row in await outbox_rows(database)] == [1] * 9
+
+
 async def test_an_idle_relay_publishes_a_new_event_without_waiting_for_its_poll(
     app: FastAPI, client: AsyncClient, settings: Settings, jetstream: TestStream, running_relays: list[OutboxRelay]
 ) -> None:

@@ -47,6 +47,18 @@ class DiesBeforeMarking(OutboxStore):
         await super().settle(published, failures, now)
 
 
+class FailsToMarkOnce(OutboxStore):
+    """The first marks of published events fail, as when the database drops the connection."""
+
+    failed = False
+
+    async def settle(self, published: Sequence[int], failures: Sequence[PublishFailure], now: datetime) -> None:
+        if published and not self.failed:
+            self.failed = True
+            raise ConnectionResetError("the database went away while marking")
+        await super().settle(published, failures, now)
+
+
 async def write_some_events(client: AsyncClient) -> int:
     for title in ("One", "Two"):
         case_id = (await create(client, title=title))["case_id"]
@@ -130,6 +142,23 @@ async def test_a_relay_dying_between_publish_and_mark_delivers_each_event_again_
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
         assert message.routing_key == f"{envelope['event_type']}.v1"
     assert sorted(m.message_id for m in messages) == sorted([*ids, *ids])  # at least once, same id
+
+
+async def test_marks_that_fail_while_the_next_batch_goes_out_are_published_and_marked_again(
+    app: FastAPI, client: AsyncClient, settings: Settings, jetstream: TestStream, running_relays: list[OutboxRelay]
+) -> None:
+    written = await write_some_events(client)
+    database = app.state.database
+    store = FailsToMarkOnce(database)
+    relay = OutboxRelay(
+        relay_settings(settings), database, app.state.metrics, publisher=jetstream.publisher(), store=store
+    )
+    await start_relay(running_relays, relay)
+    await eventually(lambda: nothing_pending(database), what="the events whose marks failed to be marked")
+
+    assert store.failed
+    assert relay.last_error is not None and "the database went away while marking" in relay.last_error["error"]
+    assert len(await jetstream.messages()) == written  # sent twice, stored once
 
 
 async def test_an_unroutable_rabbitmq_message_is_a_failure(rabbitmq_url: str) -> None:

@@ -6,12 +6,12 @@ handed out when a row is inserted, and a transaction that inserted early may com
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Text, any_, bindparam, cast, delete, func, select, update
+from sqlalchemy import BigInteger, ColumnElement, Select, Text, any_, bindparam, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,17 +47,34 @@ class _Pending(NamedTuple):
 _ROW_COLUMNS = tuple(
     cast(outbox.c.envelope, Text).label("body") if name == "body" else outbox.c[name] for name in _ROW_FIELDS
 )
-_PENDING_PAGE = (
-    select(outbox.c.id, outbox.c.aggregate_id, outbox.c.next_attempt_at)
-    .where(_pending, outbox.c.id > bindparam("after"))
-    .order_by(outbox.c.id)
-    .limit(bindparam("size"))
-)
-# The first page, whole rows: when everything pending fits in it, as it does outside a backlog, the
-# batch needs no second statement.
-_FIRST_PAGE = select(*_ROW_COLUMNS, outbox.c.next_attempt_at).where(_pending).order_by(outbox.c.id).limit(
-    bindparam("size")
-)
+
+
+class _Pages(NamedTuple):
+    """The reads of the pending rows in id order, leaving out the ids bound as `skip`."""
+
+    # The first page, whole rows: when everything pending fits in it, as it does outside a backlog,
+    # the batch needs no second statement.
+    first: Select[Any]
+    later: Select[Any]
+
+
+def _pages(not_skipped: ColumnElement[bool]) -> _Pages:
+    return _Pages(
+        first=select(*_ROW_COLUMNS, outbox.c.next_attempt_at)
+        .where(_pending, not_skipped)
+        .order_by(outbox.c.id)
+        .limit(bindparam("size")),
+        later=select(outbox.c.id, outbox.c.aggregate_id, outbox.c.next_attempt_at)
+        .where(_pending, not_skipped, outbox.c.id > bindparam("after"))
+        .order_by(outbox.c.id)
+        .limit(bindparam("size")),
+    )
+
+
+# PostgreSQL: one prepared statement whatever the number of ids skipped (a hashed subplan over the
+# array). Elsewhere an expanding IN, whose text changes with the number of ids.
+_PAGES_PG = _pages(outbox.c.id.not_in(select(func.unnest(bindparam("skip", type_=ARRAY(BigInteger))))))
+_PAGES_ANY = _pages(outbox.c.id.not_in(bindparam("skip", expanding=True)))
 _ENVELOPES = select(*_ROW_COLUMNS).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
 _PUBLISHED_VALUES = {"published_at": bindparam("now"), "attempts": outbox.c.attempts + 1, "next_attempt_at": None}
 # PostgreSQL: one statement, its own transaction, and one prepared statement whatever the number
@@ -109,8 +126,13 @@ class OutboxStore:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def fetch_due(self, now: datetime, *, max_events: int, per_case: int) -> list[OutboxRow]:
+    async def fetch_due(
+        self, now: datetime, *, max_events: int, per_case: int, skip: Collection[int] = ()
+    ) -> list[OutboxRow]:
         """The next events to publish, in no particular order (the relay orders each case's).
+
+        `skip`: rows already published whose marks have not committed yet. They are left out as if
+        marked, so the next event of their case is its head.
 
         Cases are taken oldest head first. A case is taken only when its head (its lowest pending
         version) is due: a head waiting for its retry holds back the rest of its case. Up to
@@ -133,17 +155,17 @@ class OutboxStore:
         in_hand: dict[int, OutboxRow] = {}
         found = 0
         after: int | None = None
+        skipped = list(skip)
         while found < max_events:
             async with self._database.connection(write=False) as conn:
+                pages = _PAGES_PG if conn.dialect.name == "postgresql" else _PAGES_ANY
                 if after is None:
-                    rows = (await conn.execute(_FIRST_PAGE, {"size": max_events})).all()
+                    rows = (await conn.execute(pages.first, {"size": max_events, "skip": skipped})).all()
                     in_hand = {row.id: OutboxRow(*row[:-1]) for row in rows}
                     page = [_Pending(row.id, row.aggregate_id, row.next_attempt_at) for row in rows]
                 else:
-                    page = [
-                        _Pending(*row)
-                        for row in (await conn.execute(_PENDING_PAGE, {"after": after, "size": max_events})).all()
-                    ]
+                    parameters = {"after": after, "size": max_events, "skip": skipped}
+                    page = [_Pending(*row) for row in (await conn.execute(pages.later, parameters)).all()]
             for row in page:
                 case = row.aggregate_id
                 if case in held_back:

@@ -2,10 +2,14 @@
 
 One cycle: read the due events (each case's unbroken run of pending versions, breadth first), publish
 each case's run one event after another while different cases go out concurrently, then record the
-outcome in one transaction (one UPDATE marks everything published). An event that fails gets its
-attempt count, error and next attempt time (exponential backoff with jitter) and holds back the
-later events of its case only. A relay that dies between publishing and marking publishes the
-events again after restart: consumers deduplicate by `event_id` (JetStream by `Nats-Msg-Id`).
+outcome (one UPDATE marks everything published). An event that fails gets its attempt count, error
+and next attempt time (exponential backoff with jitter) and holds back the later events of its case
+only. A relay that dies between publishing and marking publishes the events again after restart:
+consumers deduplicate by `event_id` (JetStream by `Nats-Msg-Id`).
+
+When every event of a cycle was published, its marks are written while the next cycle reads and
+publishes: that read leaves out the rows still being marked, which are published already. A cycle
+with a failure records it before the next read, which must see the failed event as held back.
 
 Only the leader of the database publishes (see adapters/leadership.py), and purges what has been
 kept long enough: published outbox rows and completed inbox rows. It wakes on the outbox
@@ -84,6 +88,9 @@ class OutboxRelay:
         self._unsubscribe: Callable[[], None] | None = None
         self._next_retry_known = False
         self._leading = False
+        # The last cycle's marks while they are written, and the ids of the rows they mark.
+        self._marking: asyncio.Task[None] | None = None
+        self._marking_ids: list[int] = []
         self.last_error: dict[str, str] | None = None
 
     @property
@@ -153,6 +160,7 @@ class OutboxRelay:
         finally:
             upkeep.cancel()
             await asyncio.gather(upkeep, return_exceptions=True)
+            await self._marked()
 
     async def _publish_while_leading(self, lost: asyncio.Event) -> None:
         while not self._stopping.is_set() and not lost.is_set():
@@ -194,9 +202,13 @@ class OutboxRelay:
         """Publish one batch. True when the batch was full (more is probably waiting)."""
         settings = self._settings
         rows = await self._store.fetch_due(
-            _utc_now(), max_events=settings.outbox_batch_size, per_case=settings.outbox_case_batch_size
+            _utc_now(),
+            max_events=settings.outbox_batch_size,
+            per_case=settings.outbox_case_batch_size,
+            skip=self._marking_ids,
         )
         if not rows:
+            await self._marked()  # idle: what was published is marked before the relay waits
             return False
         by_case: dict[str, list[OutboxRow]] = {}
         for row in rows:
@@ -231,8 +243,30 @@ class OutboxRelay:
                     published.append(row.id)
 
         await asyncio.gather(*(relay_case(run) for run in by_case.values()))
-        await self._store.settle(published, failures, _utc_now())
+        await self._marked()
+        if failures:
+            await self._store.settle(published, failures, _utc_now())
+        else:
+            self._marking_ids = published
+            self._marking = asyncio.create_task(self._store.settle(published, (), _utc_now()))
         return len(rows) >= settings.outbox_batch_size
+
+    async def _marked(self) -> None:
+        """Wait for the last cycle's marks to be written. Once they are done, their rows are read
+        like any other: a row whose mark failed is published again (and dropped as a repeat).
+        A cycle cancelled meanwhile does not cancel the marks: `_lead` waits for them."""
+        marking = self._marking
+        if marking is None:
+            return
+        try:
+            await asyncio.shield(marking)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self._note_error(f"marking published events: {error}")
+            logger.warning("marking %d published events failed: %s", len(self._marking_ids), error)
+        finally:
+            if marking.done():
+                self._marking, self._marking_ids = None, []
 
     def _failure(self, row: OutboxRow, exc: Exception) -> PublishFailure:
         attempts = row.attempts + 1
