@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import event, text
@@ -19,8 +19,8 @@ from case_service.domain.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
-# What asyncpg raises, used directly (CaseRepository's plain reads), when its connection is lost or
-# a statement outlives DATABASE_COMMAND_TIMEOUT. A server that ends the connection while a query
+# What asyncpg raises, used directly (`read_through_driver`), when its connection is lost or a
+# statement outlives DATABASE_COMMAND_TIMEOUT. A server that ends the connection while a query
 # starts can leave asyncpg's protocol in a state it reports as an InternalClientError.
 DRIVER_CONNECTION_ERRORS = (
     OSError,
@@ -31,6 +31,8 @@ DRIVER_CONNECTION_ERRORS = (
 )
 # Failures that mean "the database is not there right now", not "this request is wrong": refused or
 # reset connections, connect and statement timeouts, an exhausted pool, a connection that died.
+T = TypeVar("T")
+
 _UNREACHABLE = (PoolTimeout, OperationalError, InterfaceError, *DRIVER_CONNECTION_ERRORS)
 
 
@@ -130,6 +132,22 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def read_through_driver(conn: AsyncConnection, read: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """`read(driver)` on the asyncpg connection under `conn`, for a hot read on PostgreSQL.
+
+    Only outside a transaction (a plain read, in autocommit): SQLAlchemy has begun nothing on the
+    connection that this could step around. Around small statements, or many rows, SQLAlchemy's
+    execution layer cost more CPU than the statement (bench/PROFILE.md §8.2, §15). The connection
+    has SQLAlchemy's jsonb codec, so jsonb arrives parsed."""
+    raw = await conn.get_raw_connection()
+    try:
+        return await read(raw.driver_connection)
+    except DRIVER_CONNECTION_ERRORS as exc:
+        # As SQLAlchemy does after its own statements fail so: the pool never hands it out again.
+        await conn.invalidate(exc)
+        raise
 
 
 def _unavailable(exc: BaseException) -> DatabaseUnavailable:

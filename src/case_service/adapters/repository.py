@@ -14,7 +14,7 @@ from sqlalchemy.engine import Result, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
-from case_service.adapters.database import DRIVER_CONNECTION_ERRORS
+from case_service.adapters.database import read_through_driver
 from case_service.adapters.tables import (
     case_history,
     case_messages,
@@ -119,19 +119,11 @@ class CaseRepository:
         return case_from_row(row, tags)
 
     async def _read_through_driver(self, case_id: str, user_id: str) -> Mapping[str, Any] | None:
-        """The case row, read by asyncpg itself. Only outside a transaction (a plain read, in
-        autocommit): SQLAlchemy has begun nothing on the connection that this could step around.
-        Around one small statement, SQLAlchemy's execution layer cost more CPU than the statement
-        (bench/PROFILE.md §8.2): the hottest read skips it."""
-        raw = await self._conn.get_raw_connection()
-        try:
-            record = await raw.driver_connection.fetchrow(_CASE_WITH_TAGS_BY_DRIVER, case_id, user_id)
-        except DRIVER_CONNECTION_ERRORS as exc:
-            # As SQLAlchemy does after its own statements fail so: the pool never hands it out again.
-            await self._conn.invalidate(exc)
-            raise
-        # An asyncpg Record is a mapping of the row's columns. SQLAlchemy's dialect gave the
-        # connection its jsonb codec, so metadata arrives parsed.
+        """The case row, read by asyncpg itself: the hottest read skips SQLAlchemy's execution
+        layer. An asyncpg Record is a mapping of the row's columns."""
+        record: Mapping[str, Any] | None = await read_through_driver(
+            self._conn, lambda driver: driver.fetchrow(_CASE_WITH_TAGS_BY_DRIVER, case_id, user_id)
+        )
         return record
 
     async def save(self, case: Case, expected_version: int) -> None:
