@@ -5,6 +5,7 @@
     .venv/bin/python bench/instructions.py create  # create a case, as the benchmark's load does
     .venv/bin/python bench/instructions.py message # add a message to a case
     .venv/bin/python bench/instructions.py relay   # one outbox relay cycle that publishes one event
+    .venv/bin/python bench/instructions.py drain   # one event of a backlog, in relay cycles of 1,000
 
 On a shared machine, requests per second and CPU seconds per request drift by a fifth between
 back-to-back runs of the same code; a count of executed instructions does not (it repeats within
@@ -15,8 +16,10 @@ with 220 requests: the difference over 200 requests is the cost of one request, 
 and import. Run it on two commits to compare them.
 
 `relay` counts the relay's cycle as it runs between writes: one pending event read, published to
-NATS (JetStream, a stream of the run's own) and marked. The events are written before each counted
-run by this process, outside the count, and every one must be published by the end.
+NATS (JetStream, a stream of the run's own) and marked. `drain` counts the relay's work per event
+in a backlog: cycles of 1,000 events, ten of each case (2 and 6 cycles, the difference over 4,000
+events). The events are written before each counted run by this process, outside the count, and
+every one must be published and marked by the end.
 """
 
 from __future__ import annotations
@@ -57,7 +60,9 @@ REQUESTS = {
     "create": ("POST", "/api/v1/cases", CREATE_BODY, 201),
     "message": ("POST", "/api/v1/cases/{case_id}/messages", MESSAGE_BODY, 201),
 }
-KINDS = (*REQUESTS, "relay")
+# Relay kinds: events per relay cycle, and the short and long runs' numbers of cycles.
+RELAY_RUNS = {"relay": (1, SHORT, LONG), "drain": (1000, 2, 6)}
+KINDS = (*REQUESTS, *RELAY_RUNS)
 
 
 async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int) -> None:
@@ -109,8 +114,8 @@ async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int)
         sys.exit(f"{kind}: {len(statuses)} responses of {count}, not {expected}: {wrong[:5]}")
 
 
-async def _relay_cycles(dsn: str, stream: str, prefix: str, count: int) -> None:
-    """The measured process: `count` relay cycles, each taking one pending event (a batch of one)."""
+async def _relay_cycles(dsn: str, stream: str, prefix: str, count: int, batch: int) -> None:
+    """The measured process: `count` relay cycles, each taking `batch` pending events."""
     from case_service.adapters.database import Database
     from case_service.config import load_settings
     from case_service.observability.metrics import Metrics
@@ -124,13 +129,14 @@ async def _relay_cycles(dsn: str, stream: str, prefix: str, count: int) -> None:
         nats_url=NATS_URL,
         nats_stream=stream,
         nats_subject_prefix=prefix,
-        outbox_batch_size=1,
+        outbox_batch_size=batch,
     )
     database = Database(settings)
     relay = OutboxRelay(settings, database, Metrics())
     try:
         for _ in range(count):
             await relay._cycle()  # one cycle, without the leadership and wake-ups around it
+        await relay._marked()  # the last cycle's marks, written while a next cycle would run
     finally:
         await relay.publisher.close()
         await database.dispose()
@@ -168,8 +174,9 @@ async def _sample_case(dsn: str) -> tuple[str, str]:
 def _instructions(kind: str, dsn: str, sample: list[str], count: int) -> int:
     """Run `count` requests (or relay cycles) under callgrind and return the instructions the
     process executed."""
-    if kind == "relay":
-        asyncio.run(_write_pending(dsn, count))
+    if kind in RELAY_RUNS:
+        events = count * RELAY_RUNS[kind][0]
+        asyncio.run(_write_pending(dsn, events))
     with tempfile.TemporaryDirectory() as work:
         out = Path(work) / "callgrind.out"
         command = [
@@ -182,8 +189,8 @@ def _instructions(kind: str, dsn: str, sample: list[str], count: int) -> int:
         if done.returncode != 0:
             sys.exit(f"{kind}: the counted run failed ({done.returncode}):\n{done.stderr[-2000:]}")
         found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
-    if kind == "relay" and (left := asyncio.run(_pending(dsn))):
-        sys.exit(f"relay: {left} of {count} events still pending after {count} cycles")
+    if kind in RELAY_RUNS and (left := asyncio.run(_pending(dsn))):
+        sys.exit(f"{kind}: {left} of {events} events still pending after {count} cycles")
     if found is None:
         sys.exit(f"callgrind wrote no instruction total to {out}")
     return int(found.group(1))
@@ -197,26 +204,27 @@ def main() -> None:
     parser.add_argument("sample", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure is not None:
-        if args.kind == "relay":
-            asyncio.run(_relay_cycles(args.dsn, *args.sample, args.measure))
+        if args.kind in RELAY_RUNS:
+            asyncio.run(_relay_cycles(args.dsn, *args.sample, args.measure, RELAY_RUNS[args.kind][0]))
         else:
             asyncio.run(_requests(args.kind, args.dsn, *args.sample, args.measure))
         return
-    unit = "relay cycles" if args.kind == "relay" else "requests"
-    if args.kind == "relay":
+    batch, short_run, long_run = RELAY_RUNS.get(args.kind, (1, SHORT, LONG))
+    unit = {"relay": "relay cycles", "drain": "events"}.get(args.kind, "requests")
+    if args.kind in RELAY_RUNS:
         broker = Broker.for_run()
         sample = [broker.stream, broker.prefix]
     else:
         broker = None
         sample = list(asyncio.run(_sample_case(args.dsn)))
     try:
-        short = _instructions(args.kind, args.dsn, sample, SHORT)
-        long = _instructions(args.kind, args.dsn, sample, LONG)
+        short = _instructions(args.kind, args.dsn, sample, short_run)
+        long = _instructions(args.kind, args.dsn, sample, long_run)
     finally:
         if broker is not None:
             asyncio.run(broker.delete())
-    per_unit = (long - short) / (LONG - SHORT)
-    print(f"{args.kind}: {short:,} instructions for {SHORT} {unit}, {long:,} for {LONG}")
+    per_unit = (long - short) / ((long_run - short_run) * batch)
+    print(f"{args.kind}: {short:,} instructions for {short_run * batch} {unit}, {long:,} for {long_run * batch}")
     print(f"{args.kind}: {per_unit / 1e6:.3f}M instructions per {unit[:-1]}")
 
 

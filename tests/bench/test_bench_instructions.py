@@ -49,17 +49,21 @@ async def count_cases(dsn: str, user_id: str) -> int:
         await conn.close()
 
 
-async def test_each_counted_relay_cycle_publishes_one_event(postgres_server: Callable[[], str], nats_url: str) -> None:
+async def test_each_counted_relay_cycle_publishes_and_marks_its_batch(
+    postgres_server: Callable[[], str], nats_url: str
+) -> None:
     name = f"fm_cases_bench_relay_{os.getpid()}"
     broker = Broker.for_run()
     try:
         dataset = await ensure_dataset(POSTGRES_ADMIN_URL, name, DatasetSpec(cases=300, users=5), log=lambda _: None)
-        await instructions._write_pending(dataset.dsn, 5)
-        assert await instructions._pending(dataset.dsn) == 5
+        await instructions._write_pending(dataset.dsn, 25)
+        assert await instructions._pending(dataset.dsn) == 25
 
-        await instructions._relay_cycles(dataset.dsn, broker.stream, broker.prefix, 3)
+        await instructions._relay_cycles(dataset.dsn, broker.stream, broker.prefix, 3, 1)
+        assert await instructions._pending(dataset.dsn) == 22
+        await instructions._relay_cycles(dataset.dsn, broker.stream, broker.prefix, 1, 20)  # as `drain` runs them
         assert await instructions._pending(dataset.dsn) == 2
-        await instructions._relay_cycles(dataset.dsn, broker.stream, broker.prefix, 2)
+        await instructions._relay_cycles(dataset.dsn, broker.stream, broker.prefix, 2, 1)
         assert await instructions._pending(dataset.dsn) == 0
     finally:
         await broker.delete()
