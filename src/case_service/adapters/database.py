@@ -19,6 +19,8 @@ from case_service.domain.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # What asyncpg raises, used directly (`read_through_driver`), when its connection is lost or a
 # statement outlives DATABASE_COMMAND_TIMEOUT. A server that ends the connection while a query
 # starts can leave asyncpg's protocol in a state it reports as an InternalClientError.
@@ -31,8 +33,6 @@ DRIVER_CONNECTION_ERRORS = (
 )
 # Failures that mean "the database is not there right now", not "this request is wrong": refused or
 # reset connections, connect and statement timeouts, an exhausted pool, a connection that died.
-T = TypeVar("T")
-
 _UNREACHABLE = (PoolTimeout, OperationalError, InterfaceError, *DRIVER_CONNECTION_ERRORS)
 
 
