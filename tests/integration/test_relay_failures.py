@@ -177,21 +177,33 @@ async def test_an_unroutable_rabbitmq_message_is_a_failure(rabbitmq_url: str) ->
         await publisher.close()
 
 
-async def test_writes_succeed_through_a_broker_outage_and_every_event_arrives_in_order_after_it(
-    app: FastAPI, client: AsyncClient, settings: Settings, jetstream: TestStream, running_relays: list[OutboxRelay]
-) -> None:
+@contextlib.asynccontextmanager
+async def relay_behind_a_proxy(
+    app: FastAPI, settings: Settings, jetstream: TestStream, running_relays: list[OutboxRelay]
+) -> AsyncIterator[TcpProxy]:
+    """A running relay that reaches JetStream through a proxy the test can cut or stall; its
+    publishes time out after 0.5 s."""
     broker = urlsplit(jetstream.url)
     proxy = TcpProxy(broker.hostname or "127.0.0.1", broker.port or 4222)
     await proxy.start()
     try:
-        database = app.state.database
         relay = OutboxRelay(
             relay_settings(settings, outbox_publish_timeout=0.5),
-            database,
+            app.state.database,
             app.state.metrics,
             publisher=jetstream.publisher(f"nats://127.0.0.1:{proxy.port}", timeout=0.5),
         )
         await start_relay(running_relays, relay)
+        yield proxy
+    finally:
+        await proxy.close()
+
+
+async def test_writes_succeed_through_a_broker_outage_and_every_event_arrives_in_order_after_it(
+    app: FastAPI, client: AsyncClient, settings: Settings, jetstream: TestStream, running_relays: list[OutboxRelay]
+) -> None:
+    database = app.state.database
+    async with relay_behind_a_proxy(app, settings, jetstream, running_relays) as proxy:
         first = (await create(client, title="Before the outage"))["case_id"]
         await eventually(lambda: jetstream.holds(1), what="the first event")
 
@@ -224,8 +236,6 @@ async def test_writes_succeed_through_a_broker_outage_and_every_event_arrives_in
         assert sum(len(seen) for seen in versions.values()) == 1000
         retried = [row for row in await outbox_rows(database) if row.attempts > 1]
         assert retried and all(row.last_error for row in retried)
-    finally:
-        await proxy.close()
 
 
 
@@ -286,18 +296,8 @@ class WebhookReceiver:
 async def test_a_broker_that_hangs_is_recorded_as_no_acknowledgement_within_the_timeout(
     app: FastAPI, client: AsyncClient, settings: Settings, jetstream: TestStream, running_relays: list[OutboxRelay]
 ) -> None:
-    broker = urlsplit(jetstream.url)
-    proxy = TcpProxy(broker.hostname or "127.0.0.1", broker.port or 4222)
-    await proxy.start()
-    try:
-        database = app.state.database
-        relay = OutboxRelay(
-            relay_settings(settings, outbox_publish_timeout=0.5),
-            database,
-            app.state.metrics,
-            publisher=jetstream.publisher(f"nats://127.0.0.1:{proxy.port}", timeout=0.5),
-        )
-        await start_relay(running_relays, relay)
+    database = app.state.database
+    async with relay_behind_a_proxy(app, settings, jetstream, running_relays) as proxy:
         await create(client, title="Before the broker hangs")
         await eventually(lambda: jetstream.holds(1), what="the first event")
 
@@ -312,8 +312,6 @@ async def test_a_broker_that_hangs_is_recorded_as_no_acknowledgement_within_the_
         assert row.published_at is None and row.attempts == 1
         assert row.last_error == "nats: no acknowledgement within 0.5 s"
         assert await jetstream.count() == 1
-    finally:
-        await proxy.close()
 
 
 async def test_a_refused_event_holds_back_its_own_case_only_and_is_retried_with_backoff(
