@@ -130,6 +130,9 @@ async def _relay_cycles(dsn: str, stream: str, prefix: str, count: int, batch: i
         nats_stream=stream,
         nats_subject_prefix=prefix,
         outbox_batch_size=batch,
+        # Under valgrind the process runs tens of times slower: with the default 5 s, acknowledgements
+        # of a batch of 1,000 came too late, and the count included failures instead of publishes.
+        outbox_publish_timeout=120,
     )
     database = Database(settings)
     relay = OutboxRelay(settings, database, Metrics())
