@@ -172,8 +172,11 @@ class OutboxStore:
                         )
                     else:
                         rows = (await conn.execute(pages.first, {"size": max_events, "skip": skipped})).all()
-                    in_hand = {row[0]: OutboxRow(*row[:-1]) for row in rows}
-                    page = [_Pending(row[0], row[3], row[-1]) for row in rows]  # id, aggregate_id, next_attempt_at
+                    page: list[_Pending] = []
+                    for row in rows:  # OutboxRow's columns, then next_attempt_at
+                        event = OutboxRow(*row[:-1])
+                        in_hand[event.id] = event
+                        page.append(_Pending(event.id, event.aggregate_id, row[-1]))
                 else:
                     parameters = {"after": after, "size": max_events, "skip": skipped}
                     page = [_Pending(*row) for row in (await conn.execute(pages.later, parameters)).all()]
