@@ -59,6 +59,20 @@ class FailsToMarkOnce(OutboxStore):
         await super().settle(published, failures, now)
 
 
+class MarksSlowly(OutboxStore):
+    """Marks that take a while to commit, as under write load; `marking` is set while one is written."""
+
+    def __init__(self, database: Any) -> None:
+        super().__init__(database)
+        self.marking = asyncio.Event()
+
+    async def settle(self, published: Sequence[int], failures: Sequence[PublishFailure], now: datetime) -> None:
+        if published:
+            self.marking.set()
+            await asyncio.sleep(0.5)
+        await super().settle(published, failures, now)
+
+
 async def write_some_events(client: AsyncClient) -> int:
     for title in ("One", "Two"):
         case_id = (await create(client, title=title))["case_id"]
@@ -159,6 +173,25 @@ async def test_marks_that_fail_while_the_next_batch_goes_out_are_published_and_m
     assert store.failed
     assert relay.last_error is not None and "the database went away while marking" in relay.last_error["error"]
     assert len(await jetstream.messages()) == written  # sent twice, stored once
+
+
+async def test_a_relay_that_stops_while_its_marks_are_written_leaves_every_published_event_marked(
+    app: FastAPI, client: AsyncClient, settings: Settings, jetstream: TestStream
+) -> None:
+    written = await write_some_events(client)
+    database = app.state.database
+    store = MarksSlowly(database)
+    relay = OutboxRelay(
+        relay_settings(settings), database, app.state.metrics, publisher=jetstream.publisher(), store=store
+    )
+    await relay.start()
+    try:
+        await asyncio.wait_for(store.marking.wait(), timeout=10)  # published; the marks are under way
+    finally:
+        await relay.stop(5)
+
+    assert len(await jetstream.messages()) == written
+    assert all(row.published_at is not None for row in await outbox_rows(database))
 
 
 async def test_an_unroutable_rabbitmq_message_is_a_failure(rabbitmq_url: str) -> None:
