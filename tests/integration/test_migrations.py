@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -16,14 +15,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from case_service.adapters.migrations import alembic_config
 from case_service.adapters.tables import described_here, metadata
 from tests.conftest import make_settings
-
-
-@pytest.fixture
-def fresh_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
-    new_database: Callable[[], str] = request.getfixturevalue("postgres_server")
-    return new_database()
 
 
 async def _inspect(url: str) -> tuple[set[str], list[object]]:

@@ -12,7 +12,6 @@ from case_service.adapters.migrations import alembic_config
 from case_service.main import create_app
 from tests.api.helpers import create, post_message
 from tests.conftest import client_for, make_settings
-from tests.integration.test_migrations import fresh_url  # noqa: F401  (the fixture: a new, empty database)
 
 
 async def titles_found(url: str, **params: str) -> list[str]:
