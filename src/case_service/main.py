@@ -142,10 +142,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.add_middleware(
         RequestTelemetryMiddleware, metrics=app.state.metrics, access_log=settings.access_log, spans=spans
     )
-    # Routers are tried in this order, and each one tried costs every request (FastAPI 0.165 matches
-    # route by route: about 24k instructions each), so the API's come first and health and metrics
-    # last (bench/PROFILE.md §15.5). Tags and listing first: `GET /api/v1/cases/tags` and `/stats`
-    # must win over `/{case_id}`.
+    # Routes are tried in order, and each one tried costs every request (FastAPI 0.165 matches
+    # route by route: about 24k instructions each), so the API's come first and health, metrics and
+    # the documentation's last (bench/PROFILE.md §15.5, §16). Tags and listing first:
+    # `GET /api/v1/cases/tags` and `/stats` must win over `/{case_id}`.
+    documentation = list(app.router.routes)  # /openapi.json, /docs, /redoc and their static files
     app.include_router(tags.router)
     app.include_router(listing.router)
     app.include_router(cases.router)
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.include_router(outbox.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.router.routes[:] = [route for route in app.router.routes if route not in documentation] + documentation
     app.openapi = lambda: _openapi_with_one_error_body(app)  # type: ignore[method-assign]
     return app
 
