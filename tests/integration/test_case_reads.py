@@ -3,17 +3,21 @@ goes through SQLAlchemy. Both must give the same case. PostgreSQL-only: SQLite h
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from sqlalchemy import text
+
+from case_service.adapters.case_queries import CaseQueries
 from case_service.adapters.database import Database
 from case_service.adapters.repository import CaseRepository
 from case_service.config import Settings
 from case_service.domain.errors import DatabaseUnavailable
+from case_service.domain.queries import CaseQuery
 from tests.api.helpers import create
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.parametrize("backend", ["postgresql"])]
@@ -43,6 +47,24 @@ async def test_a_read_outside_a_transaction_gives_the_same_case_as_one_inside(ap
     assert plain.metadata == {"region": "eu-west", "nested": {"count": 3, "flags": [True, None]}}
     assert plain.created_at.tzinfo is not None and plain.created_at.utcoffset() == UTC.utcoffset(None)
     assert missing is None and someone_elses is None
+
+
+async def test_timestamps_read_through_sqlalchemy_are_utc_whatever_the_sessions_time_zone(
+    app: FastAPI, client: AsyncClient
+) -> None:
+    # UTCDateTime leaves asyncpg's timestamps as they come: asyncpg answers timestamptz in UTC.
+    made = await create(client, title="Read in Kolkata")
+    written = datetime.fromisoformat(made["created_at"])
+    async with app.state.database.connection(write=True) as conn:
+        await conn.execute(text("SET LOCAL TIME ZONE 'Asia/Kolkata'"))
+        assert (await conn.scalar(text("SELECT now()::text"))).endswith("+05:30")
+        one = await CaseRepository(conn).get(made["case_id"], "alice")
+        page = await CaseQueries(conn).list(CaseQuery(user_id="alice"))
+    assert one is not None and [case.case_id for case in page.cases] == [made["case_id"]]
+    for case in (one, page.cases[0]):
+        for moment in (case.created_at, case.updated_at, case.last_activity_at):
+            assert moment is not None and moment.tzinfo is UTC
+        assert case.created_at == written
 
 
 async def test_a_case_without_tags_reads_as_an_empty_list(app: FastAPI, client: AsyncClient) -> None:
