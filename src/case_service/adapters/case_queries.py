@@ -115,17 +115,18 @@ class CaseQueries:
             stmt = stmt.where(position < bound if query.sort.descending else position > bound)
         order = (sort_key, cases.c.seq)
         stmt = stmt.order_by(*(column.desc() if query.sort.descending else column.asc() for column in order))
-        rows = (await self._conn.execute(stmt.limit(query.limit + 1).offset(query.offset), searched)).all()
+        result = await self._conn.execute(stmt.limit(query.limit + 1).offset(query.offset), searched)
+        rows = result.mappings().all()  # read by key: no Row, then a mapping of it, for each row
         page, more = rows[: query.limit], len(rows) > query.limit
         if tags_in_row:
-            tags = {row.case_id: list(row.tags or ()) for row in page}
+            tags = {row["case_id"]: list(row["tags"] or ()) for row in page}
         else:
-            tags = await tags_of(self._conn, [row.case_id for row in page])
+            tags = await tags_of(self._conn, [row["case_id"] for row in page])
         total = await self._count(query, searched) if query.include_total else None
         return CasePage(
-            cases=[case_from_row(row._mapping, tags[row.case_id]) for row in page],
+            cases=[case_from_row(row, tags[row["case_id"]]) for row in page],
             total=total,
-            next_position=(page[-1].sort_key, page[-1].seq) if more else None,
+            next_position=(page[-1]["sort_key"], page[-1]["seq"]) if more else None,
         )
 
     async def _count(self, query: CaseQuery, searched: dict[str, str]) -> int:
