@@ -139,9 +139,9 @@ class CaseQueries:
             return {}
         rows = (
             await self._conn.execute(select(cases).where(cases.c.user_id == user_id, cases.c.case_id.in_(case_ids)))
-        ).all()
-        tags = await tags_of(self._conn, [row.case_id for row in rows])
-        return {row.case_id: case_from_row(row._mapping, tags[row.case_id]) for row in rows}
+        ).mappings().all()
+        tags = await tags_of(self._conn, [row["case_id"] for row in rows])
+        return {row["case_id"]: case_from_row(row, tags[row["case_id"]]) for row in rows}
 
     async def stats(self, query: CaseQuery, window_start: datetime) -> CaseStats:
         """Counts over the selected cases, each computed by the database."""

@@ -310,9 +310,9 @@ class CaseRepository:
             await self._execute(
                 select(cases).where(cases.c.user_id == user_id).order_by(cases.c.seq).limit(limit).with_for_update()
             )
-        ).all()
-        tags = await tags_of(self._conn, [row.case_id for row in rows])
-        return [case_from_row(row._mapping, tags[row.case_id]) for row in rows]
+        ).mappings().all()
+        tags = await tags_of(self._conn, [row["case_id"] for row in rows])
+        return [case_from_row(row, tags[row["case_id"]]) for row in rows]
 
     async def remove_many(self, removed: Sequence[Case]) -> None:
         """`remove` for many cases in two statements (a user's deletion goes batch by batch)."""
@@ -436,7 +436,7 @@ def _case_columns(case: Case) -> dict[str, Any]:
 
 
 def case_from_row(row: Mapping[str, Any], tags: list[str]) -> Case:
-    """A case from its row's columns (`Row._mapping`, or an asyncpg Record): read by key, several
+    """A case from its row's columns (a RowMapping, or an asyncpg Record): read by key, several
     times faster than a Row's attributes, which a list page reads 750 of."""
     return Case(
         case_id=row["case_id"],
