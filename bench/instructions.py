@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/instructions.py get     # GET one case
     .venv/bin/python bench/instructions.py list    # first list page, status=active, 50 cases
+    .venv/bin/python bench/instructions.py search  # a search's first page, 50 cases by relevance
+    .venv/bin/python bench/instructions.py context # the agent context of one case
     .venv/bin/python bench/instructions.py create  # create a case, as the benchmark's load does
     .venv/bin/python bench/instructions.py message # add a message to a case
     .venv/bin/python bench/instructions.py relay   # one outbox relay cycle that publishes one event
@@ -57,6 +59,8 @@ MESSAGE_BODY = (
 REQUESTS = {
     "get": ("GET", "/api/v1/cases/{case_id}", b"", 200),
     "list": ("GET", "/api/v1/cases?status=active&limit=50", b"", 200),
+    "search": ("GET", "/api/v1/cases?q=timeout&limit=50", b"", 200),
+    "context": ("GET", "/api/v1/cases/{case_id}/context", b"", 200),
     "create": ("POST", "/api/v1/cases", CREATE_BODY, 201),
     "message": ("POST", "/api/v1/cases/{case_id}/messages", MESSAGE_BODY, 201),
 }
