@@ -54,6 +54,26 @@ async def test_create_returns_the_case_with_normalized_fields(client: AsyncClien
         assert OFFSET_TIMESTAMP.match(body[stamp]), body[stamp]
 
 
+async def test_metadata_reads_back_exactly_in_the_case_and_the_list(client: AsyncClient) -> None:
+    # PostgreSQL's jsonb keeps integers of any size; a JSON reader such as orjson reads one beyond
+    # 64 bits as a float, losing digits. Each must come back exactly, as every other kind of value.
+    metadata = {
+        "big": 2**70 + 1,
+        "negative_big": -(2**65) - 1,
+        "in_a_string": "12345678901234567890",
+        "largest": 2**63 - 1,
+        "ratio": 0.1,
+        "text": "délai — 超时",
+        "list": [1, "two", None, True, {"n": [2.5e-8]}],
+        "empty": {},
+    }
+    created = await create(client, title="Metadata kinds", metadata=metadata)
+    read = (await client.get(f"/api/v1/cases/{created['case_id']}")).json()
+    listed = (await client.get("/api/v1/cases")).json()["cases"]
+    assert created["metadata"] == read["metadata"] == listed[0]["metadata"] == metadata
+    assert type(read["metadata"]["big"]) is type(listed[0]["metadata"]["big"]) is int
+
+
 async def test_create_applies_the_documented_defaults(client: AsyncClient) -> None:
     body = await create(client, title="Only a title")
     assert (body["severity"], body["category"], body["description"]) == ("medium", "other", "")
