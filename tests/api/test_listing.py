@@ -80,6 +80,24 @@ async def test_resolved_and_has_session_filters(client: AsyncClient) -> None:
     assert (await client.get("/api/v1/cases", params={"resolved": "maybe"})).status_code == 422
 
 
+async def test_each_request_selects_by_its_own_values_when_it_uses_the_same_filters(
+    app: object, client: AsyncClient
+) -> None:
+    # A list statement is built once per set of filters used and reused with each request's values.
+    for title, severity, tags in (("a", "low", ["x"]), ("b", "high", ["y"]), ("c", "critical", ["x", "y"])):
+        await create(client, title=title, severity=severity, tags=tags)
+    assert await titles(client, severity="low") == ["a"]
+    assert await titles(client, severity="high") == ["b"]
+    assert await titles(client, severity=["low", "critical", "high"]) == ["c", "b", "a"]
+    assert await titles(client, tag="y") == ["c", "b"]
+    assert await titles(client, tag="x", severity="low") == ["a"]
+    assert await titles(client, tag="x", severity="critical") == ["c"]
+    async with client_for(app, "bob") as bob:
+        await create(bob, title="bob's", severity="low", tags=["x"])
+        assert await titles(bob, tag="x", severity="low") == ["bob's"]
+    assert await titles(client, tag="x", severity="low") == ["a"]
+
+
 async def test_every_sort_orders_by_its_key_with_ties_in_creation_order(client: AsyncClient, clock: FrozenClock) -> None:
     clock.now = START
     specs = [("b", "high", None), ("a", "low", "investigating"), ("C", "critical", "closed"), ("d", "high", None)]

@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date, datetime
-from functools import cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Integer,
@@ -57,6 +57,7 @@ from case_service.domain.queries import (
     STATUS_RANK,
     CasePage,
     CaseQuery,
+    CaseSort,
     CaseStats,
     SortField,
     TagCount,
@@ -100,38 +101,32 @@ class CaseQueries:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
-        self._search = _PostgresSearch() if conn.dialect.name == "postgresql" else _SqliteSearch()
+        self._dialect = conn.dialect.name
+        self._search = _SEARCH[self._dialect]
 
     async def list(self, query: CaseQuery) -> CasePage:
-        searched = await self._search_values(query)
-        sort_key = self._sort_key(query)
-        # On PostgreSQL each row brings its tags: no second query with the page's ids in a list.
-        tags_in_row = self._conn.dialect.name == "postgresql"
-        columns = [cases, sort_key.label("sort_key"), *([TAGS_OF_CASE.label("tags")] if tags_in_row else [])]
-        stmt = select(*columns).where(*self._conditions(query))
+        params = await self._values(query)
+        params.update(page_limit=query.limit + 1, page_offset=query.offset)
         if query.after is not None:
-            position = tuple_(sort_key, cases.c.seq)
-            bound = tuple_(bindparam("after_key", query.after[0], type_=sort_key.type), bindparam("after_seq", query.after[1]))
-            stmt = stmt.where(position < bound if query.sort.descending else position > bound)
-        order = (sort_key, cases.c.seq)
-        stmt = stmt.order_by(*(column.desc() if query.sort.descending else column.asc() for column in order))
-        result = await self._conn.execute(stmt.limit(query.limit + 1).offset(query.offset), searched)
+            params["after_key"], params["after_seq"] = query.after
+        stmt = _list_statement(self._dialect, _Shape.of(query), query.sort, query.after is not None)
+        result = await self._conn.execute(stmt, params)
         rows = result.mappings().all()  # read by key: no Row, then a mapping of it, for each row
         page, more = rows[: query.limit], len(rows) > query.limit
-        if tags_in_row:
+        if self._dialect == "postgresql":  # each row brings its tags (`_list_statement`)
             tags = {row["case_id"]: list(row["tags"] or ()) for row in page}
         else:
             tags = await tags_of(self._conn, [row["case_id"] for row in page])
-        total = await self._count(query, searched) if query.include_total else None
+        total = await self._count(query, params) if query.include_total else None
         return CasePage(
             cases=[case_from_row(row, tags[row["case_id"]]) for row in page],
             total=total,
             next_position=(page[-1]["sort_key"], page[-1]["seq"]) if more else None,
         )
 
-    async def _count(self, query: CaseQuery, searched: dict[str, str]) -> int:
-        stmt = select(func.count()).select_from(cases).where(*self._conditions(query))
-        return int((await self._conn.execute(stmt, searched)).scalar_one())
+    async def _count(self, query: CaseQuery, params: dict[str, Any]) -> int:
+        stmt = select(func.count()).select_from(cases).where(*_conditions(self._dialect, _Shape.of(query)))
+        return int((await self._conn.execute(stmt, params)).scalar_one())
 
     async def get_many(self, user_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
         """The user's cases among `case_ids`, by id; ids of other users' cases are simply absent."""
@@ -145,8 +140,8 @@ class CaseQueries:
 
     async def stats(self, query: CaseQuery, window_start: datetime) -> CaseStats:
         """Counts over the selected cases, each computed by the database."""
-        searched = await self._search_values(query)
-        selected = self._conditions(query)
+        values = await self._values(query)
+        selected = _conditions(self._dialect, _Shape.of(query))
 
         resolved = cases.c.resolved_at.is_not(None)
         groups = await self._conn.execute(
@@ -159,7 +154,7 @@ class CaseQueries:
             )
             .where(*selected)
             .group_by(cases.c.status, cases.c.severity, cases.c.category),
-            searched,
+            values,
         )
         by_status: dict[str, int] = {}
         by_severity: dict[str, int] = {}
@@ -179,7 +174,7 @@ class CaseQueries:
             .group_by(case_tags.c.tag)
             .order_by(tag_count.desc(), case_tags.c.tag)
             .limit(TOP_TAGS),
-            searched,
+            values,
         )
         day = self._search.day_of(cases.c.created_at).label("day")
         per_day = await self._conn.execute(
@@ -187,13 +182,13 @@ class CaseQueries:
             .where(*selected, cases.c.created_at >= window_start)
             .group_by(day)
             .order_by(day),
-            searched,
+            values,
         )
         durations = select(self._search.seconds_between(cases.c.created_at, cases.c.resolved_at).label("seconds")).where(
             *selected, resolved
         )
         count, mean, median = (
-            await self._conn.execute(self._search.resolve_times(durations.subquery()), searched)
+            await self._conn.execute(self._search.resolve_times(durations.subquery()), values)
         ).one()
         return CaseStats(
             total=total,
@@ -209,61 +204,112 @@ class CaseQueries:
             median_seconds_to_resolve=None if median is None else round(float(median), 3),
         )
 
-    async def _search_values(self, query: CaseQuery) -> dict[str, str]:
-        """The values of the search's parameters in the statements `_conditions` and `_sort_key` make."""
-        if query.search is None:
-            return {}
-        return await self._search.values(self._conn, query.search, messages=query.search_messages)
-
-    def _sort_key(self, query: CaseQuery) -> ColumnElement[Any]:
-        """The expression cases are ordered by (a search's relevance takes `_search_values`)."""
-        sort_field = query.sort.field
-        if sort_field is SortField.RELEVANCE:
-            assert query.search is not None, "relevance without a search"
-            return self._search.score(len(query.search.terms))
-        if sort_field is SortField.TITLE:
-            return self._search.title_key()
-        key = {
-            SortField.CREATED_AT: cases.c.created_at,
-            SortField.UPDATED_AT: cases.c.updated_at,
-            SortField.SEVERITY: SEVERITY_KEY,
-            SortField.STATUS: STATUS_KEY,
-        }[sort_field]
-        return key
-
-    def _conditions(self, query: CaseQuery) -> list[ColumnElement[bool]]:
-        where: list[ColumnElement[bool]] = [cases.c.user_id == query.user_id]
-        for filtered, values in (
-            (cases.c.status, query.statuses),
-            (cases.c.severity, query.severities),
-            (cases.c.category, query.categories),
-            (cases.c.session_id, query.session_ids),
-        ):
-            if values:
-                where.append(filtered.in_(values))
-        if query.tags:
-            tagged = select(case_tags.c.case_id).where(
-                case_tags.c.user_id == query.user_id, case_tags.c.tag.in_(query.tags)
-            )
-            where.append(cases.c.case_id.in_(tagged))
-        for filtered, lower, upper in (
-            (cases.c.created_at, query.created_after, query.created_before),
-            (cases.c.updated_at, query.updated_after, query.updated_before),
-        ):
-            if lower is not None:
-                where.append(filtered >= lower)
-            if upper is not None:
-                where.append(filtered < upper)
-        if query.resolved is not None:
-            where.append(cases.c.resolved_at.is_not(None) if query.resolved else cases.c.resolved_at.is_(None))
-        if query.has_session is not None:
-            where.append(cases.c.session_id.is_not(None) if query.has_session else cases.c.session_id.is_(None))
+    async def _values(self, query: CaseQuery) -> dict[str, Any]:
+        """The values of the parameters of `_conditions` and `_sort_key`: the filters', and a
+        search's (on PostgreSQL, made in a round trip of their own)."""
+        values = _filter_values(query)
         if query.search is not None:
-            matches = self._search.case_matches()
-            if query.search_messages:
-                matches = or_(matches, self._search.message_matches())
-            where.append(matches)
-        return where
+            values.update(await self._search.values(self._conn, query.search, messages=query.search_messages))
+        return values
+
+
+class _Shape(NamedTuple):
+    """What a query's statements depend on, as opposed to the values they are executed with: which
+    filters it uses, and how many terms it searches for (0: no search). Each statement is built once
+    per shape: building it with SQLAlchemy was a tenth of a list page's time (bench/PROFILE.md §17)."""
+
+    filters: tuple[str, ...]
+    resolved: bool | None
+    has_session: bool | None
+    terms: int
+    search_messages: bool
+
+    @classmethod
+    def of(cls, query: CaseQuery) -> _Shape:
+        return cls(
+            tuple(name for name in _FILTERS if getattr(query, name)),
+            query.resolved,
+            query.has_session,
+            len(query.search.terms) if query.search is not None else 0,
+            query.search_messages,
+        )
+
+
+# A query's filters that take values, each as a condition on a parameter named after it; the
+# parameter holds the filter's value (`_filter_values`), a list for those matching any of several.
+_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
+    "statuses": lambda: cases.c.status.in_(bindparam("statuses", expanding=True)),
+    "severities": lambda: cases.c.severity.in_(bindparam("severities", expanding=True)),
+    "categories": lambda: cases.c.category.in_(bindparam("categories", expanding=True)),
+    "session_ids": lambda: cases.c.session_id.in_(bindparam("session_ids", expanding=True)),
+    "tags": lambda: cases.c.case_id.in_(
+        select(case_tags.c.case_id).where(
+            case_tags.c.user_id == bindparam("user_id"), case_tags.c.tag.in_(bindparam("tags", expanding=True))
+        )
+    ),
+    "created_after": lambda: cases.c.created_at >= bindparam("created_after"),
+    "created_before": lambda: cases.c.created_at < bindparam("created_before"),
+    "updated_after": lambda: cases.c.updated_at >= bindparam("updated_after"),
+    "updated_before": lambda: cases.c.updated_at < bindparam("updated_before"),
+}
+
+
+def _filter_values(query: CaseQuery) -> dict[str, Any]:
+    values: dict[str, Any] = {"user_id": query.user_id}
+    for name in _FILTERS:
+        if value := getattr(query, name):
+            values[name] = list(value) if isinstance(value, tuple) else value
+    return values
+
+
+@lru_cache(maxsize=256)
+def _conditions(dialect: str, shape: _Shape) -> tuple[ColumnElement[bool], ...]:
+    """The WHERE of every statement on the cases a query selects, on the parameters of
+    `CaseQueries._values`."""
+    where: list[ColumnElement[bool]] = [cases.c.user_id == bindparam("user_id")]
+    where.extend(_FILTERS[name]() for name in shape.filters)
+    if shape.resolved is not None:
+        where.append(cases.c.resolved_at.is_not(None) if shape.resolved else cases.c.resolved_at.is_(None))
+    if shape.has_session is not None:
+        where.append(cases.c.session_id.is_not(None) if shape.has_session else cases.c.session_id.is_(None))
+    if shape.terms:
+        search = _SEARCH[dialect]
+        matches = search.case_matches()
+        if shape.search_messages:
+            matches = or_(matches, search.message_matches())
+        where.append(matches)
+    return tuple(where)
+
+
+@lru_cache(maxsize=256)
+def _list_statement(dialect: str, shape: _Shape, sort: CaseSort, resumed: bool) -> Select[Any]:
+    """A page of cases in `sort` order, resumed after the position `after_key`, `after_seq` when
+    `resumed`. On PostgreSQL each row brings its tags: no second query with the page's ids in a list."""
+    sort_key = _sort_key(dialect, sort, shape.terms)
+    columns = [cases, sort_key.label("sort_key"), *([TAGS_OF_CASE.label("tags")] if dialect == "postgresql" else [])]
+    stmt = select(*columns).where(*_conditions(dialect, shape))
+    if resumed:
+        position = tuple_(sort_key, cases.c.seq)
+        bound = tuple_(bindparam("after_key", type_=sort_key.type), bindparam("after_seq", type_=cases.c.seq.type))
+        stmt = stmt.where(position < bound if sort.descending else position > bound)
+    order = (sort_key, cases.c.seq)
+    stmt = stmt.order_by(*(column.desc() if sort.descending else column.asc() for column in order))
+    return stmt.limit(bindparam("page_limit", type_=Integer)).offset(bindparam("page_offset", type_=Integer))
+
+
+def _sort_key(dialect: str, sort: CaseSort, terms: int) -> ColumnElement[Any]:
+    """The expression cases are ordered by (a search's relevance takes the search's values)."""
+    if sort.field is SortField.RELEVANCE:
+        assert terms, "relevance without a search"
+        return _SEARCH[dialect].score(terms)
+    if sort.field is SortField.TITLE:
+        return _SEARCH[dialect].title_key()
+    return {
+        SortField.CREATED_AT: cases.c.created_at,
+        SortField.UPDATED_AT: cases.c.updated_at,
+        SortField.SEVERITY: SEVERITY_KEY,
+        SortField.STATUS: STATUS_KEY,
+    }[sort.field]
 
 
 TOP_TAGS = 10
@@ -436,6 +482,9 @@ class _SqliteSearch:
         return select(
             func.count(durations.c.seconds), func.avg(durations.c.seconds), middle.scalar_subquery()
         )
+
+
+_SEARCH: dict[str, _PostgresSearch | _SqliteSearch] = {"postgresql": _PostgresSearch(), "sqlite": _SqliteSearch()}
 
 
 def _score_key(index: int, field_name: str) -> str:
