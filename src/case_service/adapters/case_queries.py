@@ -6,16 +6,14 @@ Search runs on each database's own full-text index, kept up to date by the datab
 parsed query (domain/search.py) is rendered here into each one's syntax, every word quoted, and
 passed as a bound parameter.
 
-On PostgreSQL the rendered queries are first turned into `tsquery` values by `to_tsquery` in a
-statement of their own, and the search takes them as `tsquery` parameters. Written into the search
-itself, `to_tsquery` runs once per candidate row and relevance test (four times per row for one
-word) as soon as PostgreSQL reuses a generic plan for the prepared statement, which it does from
-its sixth execution on a pooled connection: that made a search of 12,000 cases 2.2 times slower
-(bench/PROFILE.md §10). The same statement also sets `plan_cache_mode` to `force_custom_plan` for
-the rest of the search's transaction. A generic plan is made without the words and the user, so it
-cannot tell a common word from a rare one, nor a user of 50 cases from one of 50,000; the one
-PostgreSQL settled on intersected the user's index with the GIN index, reading every case of every
-user that had the word, and ran the benchmark's searches three times slower (§11).
+On PostgreSQL each rendered query becomes a `tsquery` in the statement itself, as an uncorrelated
+subquery `(SELECT to_tsquery('simple', :text))`: PostgreSQL runs it once per execution (an InitPlan),
+in a custom plan and in the generic plan it reuses for a prepared statement from its sixth
+execution on a pooled connection alike. Written as a plain `to_tsquery(...)` call, a generic plan
+ran it once per candidate row and relevance test (bench/PROFILE.md §10). A generic plan is made
+without the user and the words, so it cannot tell a user of 50 cases from one of 50,000, nor a
+common word from a rare one; the GIN index holds the user with the words (migration 0011), so its
+one plan reads only the user's entries whichever they are (§11, §17).
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from sqlalchemy import (
     Select,
     String,
     Text,
-    cast,
     extract,
     bindparam,
     case,
@@ -105,7 +102,7 @@ class CaseQueries:
         self._search = _SEARCH[self._dialect]
 
     async def list(self, query: CaseQuery) -> CasePage:
-        params = await self._values(query)
+        params = self._values(query)
         params.update(page_limit=query.limit + 1, page_offset=query.offset)
         if query.after is not None:
             params["after_key"], params["after_seq"] = query.after
@@ -140,7 +137,7 @@ class CaseQueries:
 
     async def stats(self, query: CaseQuery, window_start: datetime) -> CaseStats:
         """Counts over the selected cases, each computed by the database."""
-        values = await self._values(query)
+        values = self._values(query)
         selected = _conditions(self._dialect, _Shape.of(query))
 
         resolved = cases.c.resolved_at.is_not(None)
@@ -204,12 +201,11 @@ class CaseQueries:
             median_seconds_to_resolve=None if median is None else round(float(median), 3),
         )
 
-    async def _values(self, query: CaseQuery) -> dict[str, Any]:
-        """The values of the parameters of `_conditions` and `_sort_key`: the filters', and a
-        search's (on PostgreSQL, made in a round trip of their own)."""
+    def _values(self, query: CaseQuery) -> dict[str, Any]:
+        """The values of the parameters of `_conditions` and `_sort_key`: the filters' and the search's."""
         values = _filter_values(query)
         if query.search is not None:
-            values.update(await self._search.values(self._conn, query.search, messages=query.search_messages))
+            values.update(self._search.values(query.search, messages=query.search_messages))
         return values
 
 
@@ -321,18 +317,18 @@ def _as_date(value: Any) -> date:
 
 class _PostgresSearch:
     """tsquery rendering over `search_vector` columns. Lexemes are single-quoted (words are only
-    letters and digits, quotes are escaped anyway); `to_tsquery` makes each rendered query a
-    `tsquery` value (see the module's docstring), and the searches take those as parameters."""
+    letters and digits, quotes are escaped anyway); each rendered query is a parameter that
+    `_tsquery` makes a `tsquery` once per execution (see the module's docstring)."""
 
     _vector = literal_column("cases.search_vector", TSVECTOR)
     _message_vector = literal_column("case_messages.search_vector", TSVECTOR)
 
     def case_matches(self) -> ColumnElement[bool]:
-        return self._vector.op("@@")(bindparam(_MATCH, type_=TSQUERY))
+        return self._vector.op("@@")(_tsquery(_MATCH))
 
     def message_matches(self) -> ColumnElement[bool]:
         messages = select(case_messages.c.case_id).where(
-            self._message_vector.op("@@")(bindparam(_MESSAGE_MATCH, type_=TSQUERY))
+            self._message_vector.op("@@")(_tsquery(_MESSAGE_MATCH))
         )
         return cases.c.case_id.in_(messages)
 
@@ -344,20 +340,19 @@ class _PostgresSearch:
         score: ColumnElement[int] = literal_column("0", Integer)
         for index in range(term_count):
             for field_name, weight in RELEVANCE_WEIGHTS.items():
-                tsquery = bindparam(_score_key(index, field_name), type_=TSQUERY)
+                tsquery = _tsquery(_score_key(index, field_name))
                 score = score + case((_PostgresSearch._vector.op("@@")(tsquery), weight), else_=0)
         return score
 
-    async def values(self, conn: AsyncConnection, search: SearchQuery, *, messages: bool) -> dict[str, str]:
-        """Every tsquery the search's statements take, made by `to_tsquery` in one round trip."""
+    def values(self, search: SearchQuery, *, messages: bool) -> dict[str, str]:
+        """The text of every tsquery the search's statements take."""
         rendered = {_MATCH: " & ".join(self._term_in_one_field(term) for term in search.terms)}
         if messages:
             rendered[_MESSAGE_MATCH] = " & ".join(f"({_tsquery_term(term)})" for term in search.terms)
         for index, term in enumerate(search.terms):
             for field_name in RELEVANCE_WEIGHTS:
                 rendered[_score_key(index, field_name)] = _tsquery_term(term, _PG_WEIGHT[field_name])
-        row = (await conn.execute(_to_tsqueries(tuple(rendered)), rendered)).one()
-        return {name: row._mapping[name] for name in rendered}
+        return rendered
 
     def title_key(self) -> ColumnElement[str]:
         # Byte order of the UTF-8 text, as SQLite's BINARY collation: the same order on both.
@@ -386,15 +381,12 @@ class _PostgresSearch:
         )
 
 
-@cache
-def _to_tsqueries(names: tuple[str, ...]) -> Select[Any]:
-    """`SELECT to_tsquery('simple', :name)::text AS name, ...`, and custom plans for the rest of the
-    transaction (see the module's docstring): built once per set of names."""
-    custom_plans = func.set_config(literal_column("'plan_cache_mode'"), literal_column("'force_custom_plan'"), True)
-    return select(
-        *(cast(func.to_tsquery(literal_column("'simple'"), bindparam(name, type_=Text)), Text).label(name) for name in names),
-        custom_plans.label("plan_cache_mode"),
-    )
+def _tsquery(name: str) -> ColumnElement[Any]:
+    """`(SELECT to_tsquery('simple', :name))`: the tsquery of the text in parameter `name`, made
+    once per execution whatever the plan (see the module's docstring). The tsquery is PostgreSQL's
+    own: a literal rendered in Python would differ, since its parser drops characters Python counts
+    as parts of words (`½`, `²`)."""
+    return select(func.to_tsquery(literal_column("'simple'"), bindparam(name, type_=Text), type_=TSQUERY)).scalar_subquery()
 
 
 def _tsquery_term(term: SearchTerm, weight: str = "") -> str:
@@ -438,8 +430,8 @@ class _SqliteSearch:
         return score
 
     @staticmethod
-    async def values(_conn: AsyncConnection, search: SearchQuery, *, messages: bool) -> dict[str, str]:
-        """The MATCH strings of the search's statements (made here: FTS5 needs no round trip)."""
+    def values(search: SearchQuery, *, messages: bool) -> dict[str, str]:
+        """The MATCH strings of the search's statements."""
         match = " AND ".join(_fts_term(term) for term in search.terms)
         values = {_MATCH: match, **({_MESSAGE_MATCH: match} if messages else {})}
         for index, term in enumerate(search.terms):

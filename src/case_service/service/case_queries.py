@@ -40,10 +40,9 @@ class BatchItem:
 
 
 def _needs_snapshot(query: CaseQuery) -> bool:
-    """A page with its total is two statements, which must see the same cases. A search is two on
-    PostgreSQL, the first setting how the second is planned for the transaction. A page alone is
-    one (SQLite's reads run in a transaction anyway)."""
-    return query.include_total or query.search is not None
+    """A page with its total is two statements, which must see the same cases. A page alone, a
+    search's included, is one (SQLite's reads run in a transaction anyway)."""
+    return query.include_total
 
 
 class CaseQueryService:
