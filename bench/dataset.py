@@ -17,6 +17,7 @@ import asyncio
 import json
 import time
 import dataclasses
+import math
 from dataclasses import asdict, dataclass
 
 import asyncpg
@@ -153,22 +154,65 @@ async def _upgrade_to_head(dataset: Dataset) -> None:
     await asyncio.to_thread(command.upgrade, alembic_config(settings), "head")
 
 
-async def prewarm(dataset: Dataset) -> float:
+@dataclass(frozen=True)
+class Warmed:
+    """How the data set was read into memory, and whether PostgreSQL's own cache holds it."""
+
+    seconds: float
+    shared_buffers: int  # bytes
+    size: int  # bytes, the whole database
+
+    @property
+    def fits(self) -> bool:
+        return self.size <= self.shared_buffers
+
+    def describe(self) -> str:
+        where = "into shared buffers" if self.fits else "into the OS page cache only"
+        return f"shared_buffers {_size(self.shared_buffers)}, data set {_size(self.size)}: read {where} in {self.seconds:.0f} s"
+
+    def advice(self) -> str | None:
+        """What to do when the data set does not fit, for the operator to read before the run."""
+        if self.fits:
+            return None
+        wanted_gib = max(1, math.ceil(self.size * 1.5 / 2**30))  # room for the data set to grow
+        return (
+            f"PostgreSQL's shared_buffers ({_size(self.shared_buffers)}) is smaller than the data set "
+            f"({_size(self.size)}): every read of a row goes through the OS page cache, which made a search of "
+            f"the heaviest user's 46,925 cases 2.6x slower (bench/PROFILE.md §17). Before a full run: "
+            f"psql -h 127.0.0.1 -U postgres -c \"ALTER SYSTEM SET shared_buffers = '{wanted_gib}GB'\", then restart "
+            f"PostgreSQL (pg_ctlcluster --skip-systemctl-redirect <version> main restart)."
+        )
+
+
+def _size(value: int) -> str:
+    return f"{value / 2**30:.1f} GiB" if value >= 2**30 else f"{value / 2**20:.0f} MiB"
+
+
+async def prewarm(dataset: Dataset) -> Warmed:
     """Read every table and index of the data set once, so the measurements see the database as a
     server that has been running does (in memory: it is ~3 GB on a 24 GiB machine), not a disk
     warming up: on a just-built data set, the first pass gave 37 GETs/s and 1 list page/s.
-    Returns the seconds it took."""
+
+    Into PostgreSQL's shared buffers when they can hold the data set; otherwise into the OS page
+    cache only (pg_prewarm's 'read'), since filling buffers too small for it would only evict what
+    it had read before."""
     started = time.perf_counter()
     conn = await asyncpg.connect(dataset.dsn)
     try:
+        shared_buffers = int(await conn.fetchval(
+            "SELECT setting::bigint * pg_size_bytes(unit) FROM pg_settings WHERE name = 'shared_buffers'"
+        ))
+        size = int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+        mode = "buffer" if size <= shared_buffers else "read"
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
         await conn.execute(
-            """SELECT pg_prewarm(c.oid, 'read') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname IN ('public', 'pg_toast') AND c.relkind IN ('r', 'i', 't', 'm')"""
+            """SELECT pg_prewarm(c.oid, $1) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname IN ('public', 'pg_toast') AND c.relkind IN ('r', 'i', 't', 'm')""",
+            mode,
         )
     finally:
         await conn.close()
-    return time.perf_counter() - started
+    return Warmed(time.perf_counter() - started, shared_buffers, size)
 
 
 async def _load(conn: asyncpg.Connection, spec: DatasetSpec, log) -> None:  # noqa: ANN001

@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench.dataset import Dataset
+from bench.dataset import Dataset, Warmed
 from bench.load import LoadResult
 from bench.outbox import Latency, OutboxResult
 
@@ -38,6 +38,7 @@ class Report:
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     dataset: Dataset
+    warmed: Warmed
     connections: int
     seconds: float
     runs: list[AppRun]
@@ -226,9 +227,10 @@ def render(report: Report) -> str:
         f"- machine: {machine()}",
         f"- data: database `{report.dataset.name}` at schema {report.dataset.revision}, {spec.cases:,} cases of "
         f"{spec.users:,} users (skewed), ~3 messages and 1-3 tags per case ({built})",
+        f"- PostgreSQL's cache: {report.warmed.describe()}",
         f"- load: wrk, 1 thread, {report.connections} connections, {report.seconds:.0f} s per scenario after a warm-up pass over "
         "every scenario, each measurement started on idle CPUs; in the 1-worker pass each scenario measured on every app "
-        "in turn, the service first (paused while the others run); the data set read into memory first (pg_prewarm); "
+        "in turn, the service first (paused while the others run); the data set read into memory first (pg_prewarm, above); "
         "every app under uvicorn with uvloop + httptools, access log off, 20 database connections per worker",
         "",
         "## Service, 1 worker, against the ceiling and the common pattern",

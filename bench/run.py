@@ -117,7 +117,10 @@ async def run(options: Options) -> report.Report:
     load_before = os.getloadavg()
     name = f"fm_cases_bench_smoke_{os.getpid()}" if options.smoke else FULL_DATABASE
     dataset = await ensure_dataset(options.admin_dsn, name, SMOKE_SPEC if options.smoke else DatasetSpec())
-    print(f"dataset: read into memory in {await prewarm(dataset):.0f} s")
+    warmed = await prewarm(dataset)
+    print(f"dataset: {warmed.describe()}")
+    if (advice := warmed.advice()) and not options.smoke:
+        print(f"WARNING: {advice}")
     broker = Broker.for_run()
     service_env = {
         "DATABASE_URL": dataset.sqlalchemy_url,
@@ -152,6 +155,7 @@ async def run(options: Options) -> report.Report:
         load_before=load_before,
         load_after=os.getloadavg(),
         dataset=dataset,
+        warmed=warmed,
         connections=options.connections,
         seconds=options.seconds,
         runs=runs,

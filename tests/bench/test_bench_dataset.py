@@ -1,4 +1,5 @@
-"""The benchmark's data set follows new migrations by upgrading in place, not by a rebuild."""
+"""The benchmark's data set follows new migrations by upgrading in place, not by a rebuild, and is
+read into memory with a word on whether PostgreSQL's own cache can hold it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import asyncpg
 import pytest
 from alembic import command
 
-from bench.dataset import DatasetSpec, _label, ensure_dataset, head_revision
+from bench.dataset import DatasetSpec, Warmed, _label, ensure_dataset, head_revision, prewarm
 from bench.run import drop_database
 from case_service.adapters.migrations import alembic_config
 from case_service.config import load_settings
@@ -48,3 +49,27 @@ async def test_a_data_set_at_an_older_schema_is_upgraded_and_keeps_its_rows(post
         assert reused.built_seconds is None and said[-1].startswith("dataset: reusing")
     finally:
         await drop_database(POSTGRES_ADMIN_URL, name)
+
+
+async def test_prewarm_reads_the_server_cache_size_and_says_what_to_do_when_the_data_set_exceeds_it(
+    postgres_server: Callable[[], str],
+) -> None:
+    name = f"fm_cases_bench_prewarm_{os.getpid()}"
+    try:
+        dataset = await ensure_dataset(POSTGRES_ADMIN_URL, name, TINY, log=lambda _: None)
+        warmed = await prewarm(dataset)
+        conn = await asyncpg.connect(dataset.dsn)
+        try:
+            shown = await conn.fetchval("SELECT pg_size_bytes(current_setting('shared_buffers'))")
+            size = await conn.fetchval("SELECT pg_database_size(current_database())")
+        finally:
+            await conn.close()
+        assert (warmed.shared_buffers, warmed.size) == (shown, size)
+        assert warmed.fits and warmed.advice() is None  # a few MB fit even the default 128 MB
+    finally:
+        await drop_database(POSTGRES_ADMIN_URL, name)
+
+    small = Warmed(seconds=12.0, shared_buffers=128 * 2**20, size=int(2.9 * 2**30))
+    assert not small.fits
+    assert small.describe() == "shared_buffers 128 MiB, data set 2.9 GiB: read into the OS page cache only in 12 s"
+    assert "ALTER SYSTEM SET shared_buffers = '5GB'" in (small.advice() or "")
