@@ -21,6 +21,8 @@ from bench.dataset import Dataset
 CASES = "/api/v1/cases"
 CURSOR_DEPTH = 10_000
 PAGE = 50
+# The users of the search and stats scenarios.
+SEARCH_USERS_SQL = "SELECT DISTINCT user_id FROM cases WHERE user_id LIKE 'user_%' LIMIT 2000"
 SEARCH_TERMS = ["timeout", "checkout", "pool size", "replication lag", "certificate", "memory leak", "gateway 502"]
 NOT_ON_THIS_COMMIT = "not available on this commit"
 
@@ -108,13 +110,13 @@ async def write_paths(scenario: str, base_url: str, dataset: Dataset, work: Path
         route = search_route(paths)
         assert route is not None
         path, name = route
-        users = await _users(dataset, "SELECT DISTINCT user_id FROM cases WHERE user_id LIKE 'user_%' LIMIT 2000")
+        users = await _users(dataset, SEARCH_USERS_SQL)
         for user in users:
             term = rng.choice(SEARCH_TERMS)
             lines.append((user, f"{path}?{urllib.parse.urlencode({name: term, 'limit': PAGE})}"))
     elif scenario == "stats":
         path = stats_route(paths)
         assert path is not None
-        users = await _users(dataset, "SELECT DISTINCT user_id FROM cases WHERE user_id LIKE 'user_%' LIMIT 2000")
+        users = await _users(dataset, SEARCH_USERS_SQL)
         lines = [(user, path) for user in users]
     (work / f"{scenario}_paths.tsv").write_text("".join(f"{user}\t{path}\n" for user, path in lines))

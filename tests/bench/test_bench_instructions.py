@@ -12,7 +12,7 @@ from collections.abc import Callable
 import asyncpg
 import pytest
 
-from bench import instructions
+from bench import cpu_split, instructions
 from bench.dataset import DatasetSpec, ensure_dataset
 from bench.outbox import Broker
 from bench.run import drop_database
@@ -21,7 +21,7 @@ from tests.conftest import POSTGRES_ADMIN_URL
 pytestmark = pytest.mark.postgres_only
 
 
-async def test_the_counted_requests_are_answered_as_they_should_be_and_a_missing_case_stops_the_count(
+async def test_the_counted_and_split_requests_are_answered_as_they_should_be_and_a_wrong_answer_stops_them(
     postgres_server: Callable[[], str],
 ) -> None:
     name = f"fm_cases_bench_instructions_{os.getpid()}"
@@ -37,6 +37,14 @@ async def test_the_counted_requests_are_answered_as_they_should_be_and_a_missing
 
         with pytest.raises(SystemExit, match=r"get: 3 responses of 3, not 200: \[404, 404, 404\]"):
             await instructions._requests("get", dataset.dsn, user_id, "case_0123456789ab", 3)
+
+        # bench/cpu_split.py: one request per user of the search scenario (all 5 here), each round.
+        for kind in ("search", "list"):
+            splits = await cpu_split.measure(kind, dataset.dsn, rounds=2)
+            assert [split.requests for split in splits] == [5, 5]
+            assert all(split.wall_ms > 0 and split.service_ms > 0 and split.postgres_ms >= 0 for split in splits)
+        with pytest.raises(SystemExit, match=r"search: answers other than 200: \[422\]"):
+            await cpu_split.measure("search", dataset.dsn, term='"unbalanced', rounds=1)
     finally:
         await drop_database(POSTGRES_ADMIN_URL, name)
 
