@@ -31,6 +31,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 import asyncpg
 
+from bench.instructions import in_process_app
 from bench.probe import SEARCH_TERMS, SEARCH_USERS_SQL
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/fm_cases_bench"
@@ -75,18 +76,8 @@ async def queries(kind: str, dsn: str, term: str | None) -> list[tuple[str, str]
 
 
 async def measure(kind: str, dsn: str, term: str | None = None, rounds: int = ROUNDS) -> list[Split]:
-    from case_service.config import load_settings
-    from case_service.main import create_app
-
     wanted = await queries(kind, dsn, term)
-    settings = load_settings(
-        database_url=dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
-        auto_migrate=False,
-        outbox_relay_enabled=False,
-        access_log=False,
-        log_level="WARNING",
-    )
-    app = create_app(settings)
+    app = in_process_app(dsn)
     statuses: list[int] = []
 
     async def receive() -> dict[str, Any]:

@@ -69,8 +69,8 @@ RELAY_RUNS = {"relay": (1, SHORT, LONG), "drain": (1000, 2, 6)}
 KINDS = (*REQUESTS, *RELAY_RUNS)
 
 
-async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int) -> None:
-    """The measured process: `count` requests of one kind, each answered as it should be."""
+def in_process_app(dsn: str) -> Any:
+    """The service on `dsn` as an ASGI app to call in this process: no relay, no access log."""
     from case_service.config import load_settings
     from case_service.main import create_app
 
@@ -81,7 +81,12 @@ async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int)
         access_log=False,
         log_level="WARNING",
     )
-    app = create_app(settings)
+    return create_app(settings)
+
+
+async def _requests(kind: str, dsn: str, user_id: str, case_id: str, count: int) -> None:
+    """The measured process: `count` requests of one kind, each answered as it should be."""
+    app = in_process_app(dsn)
     method, target, body, expected = REQUESTS[kind]
     path, _, query = target.format(case_id=case_id).partition("?")
     headers = [(b"host", b"127.0.0.1"), (b"x-user-id", user_id.encode())]
