@@ -178,7 +178,7 @@ class Warmed:
         return (
             f"PostgreSQL's shared_buffers ({_size(self.shared_buffers)}) is smaller than the data set "
             f"({_size(self.size)}): every read of a row goes through the OS page cache, which made a search of "
-            f"the heaviest user's 46,925 cases 2.6x slower (bench/PROFILE.md §17). Before a full run: "
+            f"the heaviest user's 46,925 cases 2.6x slower (bench/PROFILE.md §17.2). Before a full run: "
             f"psql -h 127.0.0.1 -U postgres -c \"ALTER SYSTEM SET shared_buffers = '{wanted_gib}GB'\", then restart "
             f"PostgreSQL (pg_ctlcluster --skip-systemctl-redirect <version> main restart)."
         )

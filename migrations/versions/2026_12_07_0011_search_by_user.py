@@ -6,7 +6,7 @@ which reads the word's entries for every user. It took the second whenever it mi
 cases the words match (words that come together, like "replication lag", are counted as if they
 were independent): 16 ms for a user of 265 cases on the benchmark's data, against 1.6 ms with this
 index, which holds the user among the keys and so reads only that user's entries. With it the
-search no longer needs a plan made for its own values (bench/PROFILE.md §17).
+search no longer needs a plan made for its own values (bench/PROFILE.md §17.3).
 
 `btree_gin` lets a GIN index take a plain column; it ships with PostgreSQL and, since PostgreSQL 13,
 is a trusted extension: the database's owner may create it. The downgrade leaves the extension,

@@ -13,7 +13,7 @@ execution on a pooled connection alike. Written as a plain `to_tsquery(...)` cal
 ran it once per candidate row and relevance test (bench/PROFILE.md §10). A generic plan is made
 without the user and the words, so it cannot tell a user of 50 cases from one of 50,000, nor a
 common word from a rare one; the GIN index holds the user with the words (migration 0011), so its
-one plan reads only the user's entries whichever they are (§11, §17).
+one plan reads only the user's entries whichever they are (§11, §17.3).
 """
 
 from __future__ import annotations
@@ -213,7 +213,8 @@ class CaseQueries:
 class _Shape(NamedTuple):
     """What a query's statements depend on, as opposed to the values they are executed with: which
     filters it uses, and how many terms it searches for (0: no search). Each statement is built once
-    per shape: building it with SQLAlchemy was a tenth of a list page's time (bench/PROFILE.md §17)."""
+    per shape: building it with SQLAlchemy on every request was 8% of a list page's instructions
+    (bench/PROFILE.md §17.1)."""
 
     filters: tuple[str, ...]
     resolved: bool | None

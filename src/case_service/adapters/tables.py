@@ -294,9 +294,10 @@ event_dead_letter = Table(
 )
 Index("ix_event_dead_letter_event", event_dead_letter.c.event_id)
 
-# Search and sort objects created by migrations 0006 and 0011 with raw DDL, per database: full-text columns,
-# FTS5 tables (and the shadow tables SQLite makes for them), expression indexes. SQLAlchemy cannot
-# describe them for both databases, so the comparison of migrations with this module skips them.
+# Search and sort objects created by migrations 0006 and 0011 with raw DDL, per database: full-text
+# columns, FTS5 tables (and the shadow tables SQLite makes for them), expression and GIN indexes.
+# SQLAlchemy cannot describe them for both databases, so the comparison of migrations with this
+# module skips them.
 RAW_DDL_COLUMNS = frozenset({"search_vector"})
 RAW_DDL_INDEXES = frozenset(
     {
