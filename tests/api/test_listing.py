@@ -89,7 +89,9 @@ async def test_each_request_selects_by_its_own_values_when_it_uses_the_same_filt
     assert await titles(client, severity="low") == ["a"]
     assert await titles(client, severity="high") == ["b"]
     assert await titles(client, severity=["low", "critical", "high"]) == ["c", "b", "a"]
+    assert await titles(client, severity=["critical", "low"]) == ["c", "a"]  # another number of values
     assert await titles(client, tag="y") == ["c", "b"]
+    assert await titles(client, tag=["y", "x"], severity=["high", "low"]) == ["b", "a"]
     assert await titles(client, tag="x", severity="low") == ["a"]
     assert await titles(client, tag="x", severity="critical") == ["c"]
     async with client_for(app, "bob") as bob:

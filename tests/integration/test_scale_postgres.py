@@ -76,12 +76,31 @@ def loaded_database(postgres_server: Callable[[], str]) -> str:
 
 
 class StatementLog:
-    """The SQL statements (with their parameters) the app sends, to explain them afterwards."""
+    """The SQL statements (with their parameters) the app sends, to explain them afterwards: those
+    SQLAlchemy executes, and those the service runs through asyncpg itself (a list page)."""
 
     def __init__(self) -> None:
         self.statements: list[tuple[str, Any]] = []
 
-    def __call__(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+    def watch(self, engine: Any) -> None:
+        event.listen(engine, "before_cursor_execute", self._executed)
+        event.listen(engine, "checkout", self._checked_out)
+
+    def unwatch(self, engine: Any) -> None:
+        event.remove(engine, "before_cursor_execute", self._executed)
+        event.remove(engine, "checkout", self._checked_out)
+
+    def _executed(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        self._log(statement, parameters)
+
+    def _checked_out(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        # asyncpg keeps its loggers in a set: adding at every checkout adds this one once.
+        dbapi_connection.driver_connection.add_query_logger(self._ran_by_driver)
+
+    def _ran_by_driver(self, record: Any) -> None:
+        self._log(record.query, tuple(record.args))
+
+    def _log(self, statement: str, parameters: Any) -> None:
         if statement.lstrip().upper().startswith("SELECT") and " cases" in statement:
             self.statements.append((statement, parameters))
 
@@ -92,10 +111,10 @@ async def api(loaded_database: str) -> AsyncIterator[tuple[AsyncClient, Statemen
     log = StatementLog()
     async with app.router.lifespan_context(app):
         engine = app.state.database.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", log)
+        log.watch(engine)
         async with client_for(app, "heavy") as client:
             yield client, log, app
-        event.remove(engine, "before_cursor_execute", log)
+        log.unwatch(engine)
 
 
 async def plans(app: Any, log: StatementLog) -> list[dict[str, Any]]:
