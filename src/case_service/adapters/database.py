@@ -106,7 +106,10 @@ class Database:
         """A pooled connection; on PostgreSQL, in the order the callers asked for one."""
         gate = self._pool_gate
         if gate is not None:
-            async with asyncio.timeout(self.settings.database_connect_timeout):
+            if gate.locked():  # in line behind others: for at most the connect timeout
+                async with asyncio.timeout(self.settings.database_connect_timeout):
+                    await gate.acquire()
+            else:  # a free place is taken at once, without arming a timer (2% of a GET's instructions)
                 await gate.acquire()
         try:
             async with self.engine.connect() as conn:
