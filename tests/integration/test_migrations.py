@@ -85,6 +85,38 @@ async def test_the_conversation_migration_keeps_existing_cases_and_backfills_the
 
 @pytest.mark.parametrize("backend", ["postgresql"])
 @pytest.mark.postgres_only
+async def test_the_search_indexes_take_new_entries_directly_until_downgrade(fresh_url: str) -> None:
+    """No GIN pending list for searches to read through (migration 0012). PostgreSQL only."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    config = alembic_config(make_settings(fresh_url))
+    read = text(
+        "SELECT relname, reloptions FROM pg_class "
+        "WHERE relname IN ('ix_cases_user_search', 'ix_case_messages_search_vector')"
+    )
+
+    async def options() -> dict[str, list[str]]:
+        engine = create_async_engine(fresh_url)
+        try:
+            async with engine.connect() as conn:
+                return {name: found or [] for name, found in (await conn.execute(read)).all()}
+        finally:
+            await engine.dispose()
+
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await options() == {
+        "ix_cases_user_search": ["fastupdate=off"],
+        "ix_case_messages_search_vector": ["fastupdate=off"],
+    }
+
+    await asyncio.to_thread(command.downgrade, config, "0011")
+    assert await options() == {"ix_cases_user_search": [], "ix_case_messages_search_vector": []}
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.postgres_only
 async def test_the_outbox_table_gets_its_own_autovacuum_thresholds_and_loses_them_on_downgrade(fresh_url: str) -> None:
     """A queue table churns: one dead row version per event. PostgreSQL only (SQLite has no vacuum
     thresholds)."""
