@@ -126,8 +126,8 @@ class CaseQueries:
         """The statement's rows, each read by key.
 
         A plain read on PostgreSQL (no transaction: a page without its total) runs through asyncpg
-        itself, as a GET does: SQLAlchemy's execution layer cost a page of 50 cases about 240 µs of
-        CPU more than asyncpg's own fetch (bench/PROFILE.md §18). The parameters' values are str,
+        itself, as a GET does: SQLAlchemy's execution layer cost a page of 51 rows 230-390 µs of CPU
+        more than asyncpg's own fetch (bench/PROFILE.md §18.2). The parameters' values are str,
         int, lists of str and aware datetimes, which asyncpg encodes as SQLAlchemy would."""
         if self._dialect != "postgresql" or self._conn.in_transaction():
             return (await self._conn.execute(stmt, params)).mappings().all()
