@@ -10,8 +10,9 @@ list merged, at 500-573/s (bench/PROFILE.md §18.5). Without the list each inser
 entries: creates ran at 0.52x the ceiling's rate before and 0.53x after, within the noise.
 
 Both GIN indexes: the cases' (user, vector) and the messages' vector. Entries already pending are
-merged now (`gin_clean_pending_list`), not at the next vacuum. Neither statement blocks reads or
-writes for longer than the merge.
+merged now (`gin_clean_pending_list`), not at the next vacuum. `ALTER INDEX ... SET` holds an
+ACCESS EXCLUSIVE lock on the index until the migration commits, so reads and writes of the table
+wait for the merge of what was pending: at most 4 MB per index.
 
 SQLite: nothing (its search is FTS5's, migration 0006).
 
