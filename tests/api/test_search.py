@@ -205,3 +205,19 @@ async def test_a_deleted_case_leaves_nothing_in_the_search_indexes(client: Async
         counts = [(await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() for table in tables]
     assert counts == [1, 1]
     assert await found(client, "words", **{"in": "messages"}) == ["kept"]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_new_cases_and_messages_are_searchable_from_the_index_itself(app: object, client: AsyncClient) -> None:
+    """No GIN pending list that every search would read through (migration 0012): once a case and a
+    message are written, the indexes have nothing pending to merge."""
+    case = await create(client, title="Disk full on db-1", tags=["disk"])
+    await post_message(client, case["case_id"], "df shows 100% on /var")
+    assert [c["case_id"] for c in (await client.get("/api/v1/cases", params={"q": "disk"})).json()["cases"]] == [
+        case["case_id"]
+    ]
+    async with app.state.database.connection(write=True) as conn:  # type: ignore[attr-defined]
+        for index in ("ix_cases_user_search", "ix_case_messages_search_vector"):
+            merge = text("SELECT gin_clean_pending_list(CAST(:index AS regclass))")
+            assert (await conn.execute(merge, {"index": index})).scalar_one() == 0, f"{index} held pending pages"

@@ -333,7 +333,9 @@ class _DriverStatement(NamedTuple):
 
 
 @lru_cache(maxsize=512)
-def _driver_statement(dialect: Dialect, stmt: Select[Any], layout: tuple[tuple[str, int | None], ...]) -> _DriverStatement:
+def _driver_statement(
+    dialect: Dialect, stmt: Select[Any], layout: tuple[tuple[str, int | None], ...]
+) -> _DriverStatement:
     """`stmt` compiled for asyncpg, with each `IN` list as long as `layout` says."""
     expanded = stmt.compile(dialect=dialect).construct_expanded_state(
         {name: None if length is None else [None] * length for name, length in layout}
