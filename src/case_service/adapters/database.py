@@ -56,7 +56,9 @@ class Database:
         self.is_sqlite = self.url.startswith(SQLITE_DRIVER)
         self.engine: AsyncEngine = _create_engine(settings, self.url)
         self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
-        self._pool_gate = None if self.is_sqlite else asyncio.Semaphore(settings.database_pool_size)
+        self._pool_gate = (
+            None if self.is_sqlite else _PoolGate(settings.database_pool_size, settings.database_connect_timeout)
+        )
         self._outbox_listeners: list[Callable[[], None]] = []
 
     @property
@@ -104,19 +106,11 @@ class Database:
     @contextlib.asynccontextmanager
     async def _checkout(self) -> AsyncIterator[AsyncConnection]:
         """A pooled connection; on PostgreSQL, in the order the callers asked for one."""
-        gate = self._pool_gate
-        if gate is not None:
-            if gate.locked():  # in line behind others: for at most the connect timeout
-                async with asyncio.timeout(self.settings.database_connect_timeout):
-                    await gate.acquire()
-            else:  # a free place is taken at once, without arming a timer (2% of a GET's instructions)
-                await gate.acquire()
-        try:
-            async with self.engine.connect() as conn:
-                yield conn
-        finally:
-            if gate is not None:
-                gate.release()
+        async with self._gate_place(), self.engine.connect() as conn:
+            yield conn
+
+    def _gate_place(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext() if self._pool_gate is None else self._pool_gate
 
     def on_outbox_written(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener` after each commit that wrote outbox rows through this object (the
@@ -135,6 +129,24 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class _PoolGate:
+    """A place in the pool's first-come, first-served line (see `Database`), held while inside."""
+
+    def __init__(self, places: int, timeout: float) -> None:
+        self._places = asyncio.Semaphore(places)
+        self._timeout = timeout
+
+    async def __aenter__(self) -> None:
+        if self._places.locked():  # in line behind others: for at most the connect timeout
+            async with asyncio.timeout(self._timeout):
+                await self._places.acquire()
+        else:  # a free place is taken at once, without arming a timer (2% of a GET's instructions)
+            await self._places.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._places.release()
 
 
 async def read_through_driver(conn: AsyncConnection, read: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
