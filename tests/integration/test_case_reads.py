@@ -1,5 +1,6 @@
-"""A plain read of a case on PostgreSQL goes straight through asyncpg; a read inside a transaction
-goes through SQLAlchemy. Both must give the same case. PostgreSQL-only: SQLite has one path."""
+"""A plain read of a case on PostgreSQL goes straight through asyncpg, on the pool's connection as it
+is; a read inside a transaction goes through SQLAlchemy. Both must give the same case.
+PostgreSQL-only: SQLite has one path."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from case_service.adapters.case_queries import CaseQueries
-from case_service.adapters.database import Database
+from case_service.adapters.database import Database, LazyConnection
 from case_service.adapters.repository import CaseRepository
 from case_service.config import Settings
 from case_service.domain.errors import DatabaseUnavailable
@@ -32,12 +33,12 @@ async def test_a_read_outside_a_transaction_gives_the_same_case_as_one_inside(ap
     )
     database = app.state.database
 
-    async with database.connection(write=False) as conn:
+    async with LazyConnection(database, write=False) as conn:
         assert not conn.in_transaction()
         plain = await CaseRepository(conn).get(made["case_id"], "alice")
         missing = await CaseRepository(conn).get("case_000000000000", "alice")
         someone_elses = await CaseRepository(conn).get(made["case_id"], "bob")
-    async with database.connection(write=True) as conn:
+    async with LazyConnection(database, write=True) as conn:
         assert conn.in_transaction()
         in_transaction = await CaseRepository(conn).get(made["case_id"], "alice")
 
@@ -55,9 +56,9 @@ async def test_timestamps_read_through_sqlalchemy_are_utc_whatever_the_sessions_
     # UTCDateTime leaves asyncpg's timestamps as they come: asyncpg answers timestamptz in UTC.
     made = await create(client, title="Read in Kolkata")
     written = datetime.fromisoformat(made["created_at"])
-    async with app.state.database.connection(write=True) as conn:
+    async with LazyConnection(app.state.database, write=True) as conn:
         await conn.execute(text("SET LOCAL TIME ZONE 'Asia/Kolkata'"))
-        assert (await conn.scalar(text("SELECT now()::text"))).endswith("+05:30")
+        assert (await conn.execute(text("SELECT now()::text"))).scalar_one().endswith("+05:30")
         one = await CaseRepository(conn).get(made["case_id"], "alice")
         page = await CaseQueries(conn).list(CaseQuery(user_id="alice"))
     assert one is not None and [case.case_id for case in page.cases] == [made["case_id"]]
@@ -69,9 +70,32 @@ async def test_timestamps_read_through_sqlalchemy_are_utc_whatever_the_sessions_
 
 async def test_a_case_without_tags_reads_as_an_empty_list(app: FastAPI, client: AsyncClient) -> None:
     made = await create(client, title="No tags")
-    async with app.state.database.connection(write=False) as conn:
+    async with LazyConnection(app.state.database, write=False) as conn:
         case = await CaseRepository(conn).get(made["case_id"], "alice")
     assert case is not None and case.tags == [] and case.metadata == {}
+
+
+async def _server_pid(driver: asyncpg.Connection) -> int:
+    return driver.get_server_pid()
+
+
+async def test_a_plain_read_holds_one_pool_place_whichever_way_its_statements_go(
+    settings: Settings, client: AsyncClient
+) -> None:
+    made = await create(client, title="One place", tags=["solo"])
+    # One connection in the pool: a read that held the driver's and then asked for SQLAlchemy's
+    # would wait for itself until the connect timeout, and answer 503.
+    database = Database(settings.model_copy(update={"database_pool_size": 1, "database_connect_timeout": 2}))
+    try:
+        async with LazyConnection(database, write=False) as conn:
+            case = await CaseRepository(conn).get(made["case_id"], "alice")  # by the driver
+            counts = await CaseRepository(conn).tag_counts("alice")  # by SQLAlchemy
+            again = await CaseRepository(conn).get(made["case_id"], "alice")  # by the driver, on that one
+        assert case is not None and again is not None and vars(case) == vars(again)
+        assert [(count.tag, count.count) for count in counts] == [("solo", 1)]
+        assert database.engine.pool.checkedout() == 0  # and it went back
+    finally:
+        await database.dispose()
 
 
 async def test_a_plain_read_on_a_connection_the_server_dropped_is_unavailable_and_that_connection_is_not_reused(
@@ -81,8 +105,8 @@ async def test_a_plain_read_on_a_connection_the_server_dropped_is_unavailable_an
     database = Database(settings.model_copy(update={"database_pool_size": 1}))
     try:
         with pytest.raises(DatabaseUnavailable):
-            async with database.connection(write=False) as conn:
-                dropped = (await conn.get_raw_connection()).driver_connection.get_server_pid()
+            async with LazyConnection(database, write=False) as conn:
+                dropped = await conn.read_by_driver(_server_pid)
                 admin = await asyncpg.connect(settings.database_url.replace("+asyncpg", "", 1))
                 try:
                     assert await admin.fetchval("SELECT pg_terminate_backend($1)", dropped)
@@ -90,8 +114,8 @@ async def test_a_plain_read_on_a_connection_the_server_dropped_is_unavailable_an
                     await admin.close()
                 await CaseRepository(conn).get(made["case_id"], "alice")
         # The pool's one connection is a new one, and it reads.
-        async with database.connection(write=False) as conn:
-            assert (await conn.get_raw_connection()).driver_connection.get_server_pid() != dropped
+        async with LazyConnection(database, write=False) as conn:
+            assert await conn.read_by_driver(_server_pid) != dropped
             case = await CaseRepository(conn).get(made["case_id"], "alice")
         assert case is not None and case.title == "Read while the connection drops"
     finally:

@@ -8,6 +8,7 @@ cursor can go 10,000 rows deep. It captures the SQL the API runs and checks each
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -69,8 +70,6 @@ def loaded_database(postgres_server: Callable[[], str]) -> str:
         finally:
             await conn.close()
 
-    import asyncio
-
     asyncio.run(load())
     return url
 
@@ -104,6 +103,14 @@ class StatementLog:
         if statement.lstrip().upper().startswith("SELECT") and " cases" in statement:
             self.statements.append((statement, parameters))
 
+    async def take(self) -> list[tuple[str, Any]]:
+        """The statements logged so far, the log emptied. asyncpg calls its query loggers with
+        `loop.call_soon` once a statement is done: one pass of the event loop runs every call
+        scheduled so far, the last statement's included."""
+        await asyncio.sleep(0)
+        taken, self.statements = self.statements, []
+        return taken
+
 
 @pytest.fixture
 async def api(loaded_database: str) -> AsyncIterator[tuple[AsyncClient, StatementLog, Any]]:
@@ -121,11 +128,10 @@ async def plans(app: Any, log: StatementLog) -> list[dict[str, Any]]:
     """EXPLAIN (ANALYZE, FORMAT JSON) of every statement logged, in order; the log is emptied."""
     explained = []
     async with app.state.database.connection(write=False) as conn:
-        for statement, parameters in log.statements:
+        for statement, parameters in await log.take():
             result = await conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
             plan = result.scalar_one()
             explained.append(plan[0]["Plan"] if isinstance(plan, list) else plan)
-    log.statements.clear()
     return explained
 
 
@@ -162,7 +168,7 @@ async def test_first_and_ten_thousandth_row_pages_read_one_page_of_index(
     cursor = first["next_cursor"]
     for _ in range(199):  # 200 pages of 50: the next page starts at row 10,001
         cursor = (await get(client, sort=sort, limit=50, cursor=cursor))["next_cursor"]
-    log.statements.clear()
+    await log.take()
     deep = await get(client, sort=sort, limit=50, cursor=cursor)
     assert len(deep["cases"]) == 50
     deep_plan = (await plans(app, log))[0]
@@ -236,7 +242,7 @@ async def test_a_search_reads_only_its_users_entries_in_any_plan(
     _, log, app = api
     async with client_for(app, "user10") as light:  # 100 cases, every one with "replication lag"
         assert (await light.get("/api/v1/cases", params={**params, "limit": 20})).status_code == 200
-    statements, log.statements[:] = list(log.statements), []
+    statements = await log.take()
     assert statements
     async with app.state.database.connection(write=False) as conn:
         await conn.exec_driver_sql(f"SET plan_cache_mode = {plan_cache_mode}")

@@ -43,10 +43,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
-from case_service.adapters.database import Database, read_through_driver
+from case_service.adapters.database import Database, LazyConnection
 from case_service.adapters.repository import TAGS_OF_CASE, case_from_row, tags_of
 from case_service.adapters.tables import case_messages, case_tags, cases
 from case_service.domain.case import Case
@@ -89,7 +88,7 @@ def reader_factory(database: Database) -> Callable[..., AbstractAsyncContextMana
 
     @asynccontextmanager
     async def open_reader(*, snapshot: bool = True) -> AsyncIterator[CaseQueries]:
-        async with database.connection(write=False, snapshot=snapshot) as conn:
+        async with LazyConnection(database, write=False, snapshot=snapshot) as conn:
             yield CaseQueries(conn)
 
     return open_reader
@@ -98,7 +97,7 @@ def reader_factory(database: Database) -> Callable[..., AbstractAsyncContextMana
 class CaseQueries:
     """Read-only queries on one connection."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: LazyConnection) -> None:
         self._conn = conn
         self._dialect = conn.dialect.name
         self._search = _SEARCH[self._dialect]
@@ -133,8 +132,8 @@ class CaseQueries:
             return (await self._conn.execute(stmt, params)).mappings().all()
         statement = _driver_statement(self._conn.dialect, stmt, _layout(params))
         values = statement.values(params)
-        rows: list[Mapping[str, Any]] = await read_through_driver(
-            self._conn, lambda driver: driver.fetch(statement.sql, *values)
+        rows: list[Mapping[str, Any]] = await self._conn.read_by_driver(
+            lambda driver: driver.fetch(statement.sql, *values)
         )
         return rows
 

@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import event, text
+from sqlalchemy import CursorResult, Executable, event, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -109,6 +110,28 @@ class Database:
         async with self._gate_place(), self.engine.connect() as conn:
             yield conn
 
+    @contextlib.asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """PostgreSQL: a pooled connection as asyncpg's own, outside any transaction, for reads by
+        the driver alone (`LazyConnection.read_by_driver`).
+
+        No SQLAlchemy connection is made around it: making one, putting it in autocommit and
+        closing it cost a GET about 100 µs of CPU (bench/PROFILE.md §19.1).
+        """
+        try:
+            async with self._gate_place():
+                pooled = await self.engine.raw_connection()
+                try:
+                    yield pooled.driver_connection
+                except DRIVER_CONNECTION_ERRORS as exc:
+                    pooled.invalidate(exc)  # as SQLAlchemy does: the pool never hands it out again
+                    raise
+                finally:
+                    # Back to the pool without I/O: nothing began a transaction for its reset to roll back.
+                    pooled.close()
+        except _UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+
     def _gate_place(self) -> contextlib.AbstractAsyncContextManager[None]:
         return contextlib.nullcontext() if self._pool_gate is None else self._pool_gate
 
@@ -147,6 +170,66 @@ class _PoolGate:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._places.release()
+
+
+class LazyConnection:
+    """The one connection of a unit of work or a reader, taken when its first statement needs it.
+
+    A transaction (any write, or a read of one snapshot) begins on entering, as
+    `Database.connection` gives it. A plain read takes nothing until its first statement. On
+    PostgreSQL, a read by asyncpg alone (`read_by_driver`) then takes the pool's connection as it is
+    (`Database.driver_connection`); a statement for SQLAlchemy (`execute`, `sqlalchemy()`) gets
+    SQLAlchemy's connection, which the rest of the read keeps. Either way it holds one pool place.
+    """
+
+    def __init__(self, database: Database, *, write: bool, snapshot: bool = False) -> None:
+        self._database = database
+        self._write = write
+        self._snapshot = snapshot
+        self.dialect = database.engine.dialect
+        self._held: contextlib.AbstractAsyncContextManager[Any] | None = None
+        self._conn: AsyncConnection | None = None
+        self._driver: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> LazyConnection:
+        if self._write or self._snapshot:
+            await self.sqlalchemy()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        held, self._held, self._conn, self._driver = self._held, None, None, None
+        return None if held is None else await held.__aexit__(exc_type, exc, tb)
+
+    def in_transaction(self) -> bool:
+        """Whether the statements run in one transaction; a plain read runs each on its own."""
+        return self._write or self._snapshot or self._database.is_sqlite
+
+    async def sqlalchemy(self) -> AsyncConnection:
+        """SQLAlchemy's connection: the one taken, or a new one."""
+        if self._conn is None:
+            if self._held is not None:  # the driver's connection goes back first: one place per unit
+                await self.__aexit__(None, None, None)
+            self._conn = await self._take(self._database.connection(write=self._write, snapshot=self._snapshot))
+        return self._conn
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+        return await (await self.sqlalchemy()).execute(statement, parameters)
+
+    async def read_by_driver(self, read: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """`read(driver)` on asyncpg's connection, for a plain read on PostgreSQL."""
+        assert not self.in_transaction(), "a read by the driver would step around the transaction"
+        if self._conn is not None:
+            return await read_through_driver(self._conn, read)
+        if self._driver is None:
+            self._driver = await self._take(self._database.driver_connection())
+        return await read(self._driver)
+
+    async def _take(self, connection: contextlib.AbstractAsyncContextManager[T]) -> T:
+        entered = await connection.__aenter__()
+        self._held = connection  # only once entered: leaving the unit then leaves it
+        return entered
 
 
 async def read_through_driver(conn: AsyncConnection, read: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:

@@ -7,15 +7,15 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from case_service.adapters.database import LazyConnection
 from case_service.adapters.tables import case_evidence
 from case_service.domain.evidence import Evidence
 from case_service.domain.queries import EvidencePage
 
 
 class EvidenceRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: LazyConnection) -> None:
         self._conn = conn
 
     async def add(self, evidence: Evidence, *, event_id: str, now: datetime) -> None:

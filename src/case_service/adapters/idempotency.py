@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from case_service.adapters.database import LazyConnection
 from case_service.adapters.tables import idempotency_keys
 from case_service.service.idempotency import ClaimedKey, StoredResponse
 
@@ -16,7 +16,7 @@ _CLAIM_ATTEMPTS = 3
 
 
 class SqlIdempotencyStore:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: LazyConnection) -> None:
         self._conn = conn
 
     async def claim(

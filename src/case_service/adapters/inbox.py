@@ -8,15 +8,15 @@ from typing import Any
 from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from case_service.adapters.database import LazyConnection
 from case_service.adapters.tables import event_dead_letter, event_inbox
 from case_service.domain.inbox import DeadLetter, DeadLetterPage, InboxEntry, Outcome
 from case_service.domain.platform_events import IncomingEvent
 
 
 class InboxStore:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: LazyConnection) -> None:
         self._conn = conn
 
     async def claim(self, consumer: str, event: IncomingEvent, source: str, now: datetime) -> InboxEntry:
@@ -81,7 +81,7 @@ class InboxStore:
 
 
 class DeadLetterStore:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: LazyConnection) -> None:
         self._conn = conn
 
     async def add(

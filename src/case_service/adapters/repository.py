@@ -11,10 +11,9 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Result, Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
-from case_service.adapters.database import read_through_driver
+from case_service.adapters.database import LazyConnection
 from case_service.adapters.tables import (
     case_history,
     case_messages,
@@ -43,7 +42,7 @@ class CaseRepository:
     events those cases recorded and write them to the outbox in the same transaction.
     """
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: LazyConnection) -> None:
         self._conn = conn
         self._loaded_tags: dict[str, list[str]] = {}
         self.seen: list[Case] = []
@@ -121,8 +120,8 @@ class CaseRepository:
     async def _read_through_driver(self, case_id: str, user_id: str) -> Mapping[str, Any] | None:
         """The case row, read by asyncpg itself: the hottest read skips SQLAlchemy's execution
         layer. An asyncpg Record is a mapping of the row's columns."""
-        record: Mapping[str, Any] | None = await read_through_driver(
-            self._conn, lambda driver: driver.fetchrow(_CASE_WITH_TAGS_BY_DRIVER, case_id, user_id)
+        record: Mapping[str, Any] | None = await self._conn.read_by_driver(
+            lambda driver: driver.fetchrow(_CASE_WITH_TAGS_BY_DRIVER, case_id, user_id)
         )
         return record
 
@@ -366,7 +365,7 @@ def _title_number_upsert(dialect_insert: Any) -> Any:
 _NEXT_TITLE_NUMBER = {"postgresql": _title_number_upsert(postgresql.insert), "sqlite": _title_number_upsert(sqlite.insert)}
 
 
-async def tags_of(conn: AsyncConnection, case_ids: Sequence[str]) -> dict[str, list[str]]:
+async def tags_of(conn: LazyConnection, case_ids: Sequence[str]) -> dict[str, list[str]]:
     """Each case's tags, sorted; a case without tags maps to an empty list."""
     found: dict[str, list[str]] = defaultdict(list)
     if case_ids:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from case_service.adapters.change_statement import write_change_and_commit
-from case_service.adapters.database import Database
+from case_service.adapters.database import Database, LazyConnection
 from case_service.adapters.evidence import EvidenceRepository
 from case_service.adapters.history import history_rows, write_history
 from case_service.adapters.idempotency import SqlIdempotencyStore
@@ -28,11 +26,11 @@ class SqlAlchemyUnitOfWork:
         self._snapshot = snapshot
         self._producer = producer
         self._stack = contextlib.AsyncExitStack()
-        self._conn: AsyncConnection | None = None
+        self._conn: LazyConnection | None = None
 
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
         self._conn = await self._stack.enter_async_context(
-            self._database.connection(write=self._write, snapshot=self._snapshot)
+            LazyConnection(self._database, write=self._write, snapshot=self._snapshot)
         )
         self.cases = CaseRepository(self._conn)
         self.idempotency = SqlIdempotencyStore(self._conn)
@@ -49,22 +47,23 @@ class SqlAlchemyUnitOfWork:
 
     async def commit(self) -> None:
         assert self._conn is not None, "commit() outside the unit of work"
+        conn = await self._conn.sqlalchemy()
         touched = list({id(case): case for case in self.cases.seen}.values())
         events = [event for case in touched for event in case.events]
         one_event = len(events) == 1 and self.cases.pending.case_ids() <= {events[0].case_id}
         if self._database.dialect == "postgresql" and one_event:
             # The common change, one event of one case: one statement.
             await write_change_and_commit(
-                self._conn,
+                conn,
                 self.cases.take_pending(),
                 outbox_rows(events, self._context, self._producer)[0],
                 history_rows(events, self._context)[0],
             )
         else:
             await self.cases.write_pending()
-            await write_events(self._conn, events, self._context, self._producer)
-            await write_history(self._conn, events, self._context)
-            await self._conn.commit()
+            await write_events(conn, events, self._context, self._producer)
+            await write_history(conn, events, self._context)
+            await conn.commit()
         for case in touched:
             case.events.clear()
         if events:
