@@ -90,7 +90,8 @@ async def test_a_plain_read_holds_one_pool_place_whichever_way_its_statements_go
         async with LazyConnection(database, write=False) as conn:
             case = await CaseRepository(conn).get(made["case_id"], "alice")  # by the driver
             counts = await CaseRepository(conn).tag_counts("alice")  # by SQLAlchemy
-            again = await CaseRepository(conn).get(made["case_id"], "alice")  # by the driver, on that one
+            # by the driver, under SQLAlchemy's connection
+            again = await CaseRepository(conn).get(made["case_id"], "alice")
         assert case is not None and again is not None and vars(case) == vars(again)
         assert [(count.tag, count.count) for count in counts] == [("solo", 1)]
         assert database.engine.pool.checkedout() == 0  # and it went back

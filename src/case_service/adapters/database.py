@@ -38,7 +38,8 @@ _UNREACHABLE = (PoolTimeout, OperationalError, InterfaceError, *DRIVER_CONNECTIO
 
 
 class Database:
-    """Owns the engine. Hands out connections inside a begun transaction.
+    """Owns the engine. Hands out SQLAlchemy's connections (`connection`) and, for plain reads on
+    PostgreSQL, asyncpg's own (`driver_connection`).
 
     SQLite allows one writer at a time. Write transactions start with `BEGIN IMMEDIATE` so two
     writers never both read and then fail to upgrade their lock, and within one process they queue
@@ -203,7 +204,8 @@ class LazyConnection:
         return None if held is None else await held.__aexit__(exc_type, exc, tb)
 
     def in_transaction(self) -> bool:
-        """Whether the statements run in one transaction; a plain read runs each on its own."""
+        """Whether the statements run in one transaction. A plain read on PostgreSQL runs each on its
+        own; SQLite reads in a transaction of one snapshot."""
         return self._write or self._snapshot or self._database.is_sqlite
 
     async def sqlalchemy(self) -> AsyncConnection:
