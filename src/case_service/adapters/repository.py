@@ -434,6 +434,14 @@ def _case_columns(case: Case) -> dict[str, Any]:
     }
 
 
+# The enums' members by value. Calling the enum (`CaseStatus("active")`) took about 0.29 µs, a dict
+# 0.03 µs: three calls per case, 150 per list page, 5% of its instructions (bench/PROFILE.md §19.5).
+_STATUSES = {status.value: status for status in CaseStatus}
+_SEVERITIES = {severity.value: severity for severity in Severity}
+_CATEGORIES = {category.value: category for category in Category}
+_ROLES = {role.value: role for role in MessageRole}
+
+
 def case_from_row(row: Mapping[str, Any], tags: list[str]) -> Case:
     """A case from its row's columns (a RowMapping, or an asyncpg Record): read by key, several
     times faster than a Row's attributes, which a list page reads 750 of."""
@@ -442,9 +450,9 @@ def case_from_row(row: Mapping[str, Any], tags: list[str]) -> Case:
         user_id=row["user_id"],
         title=row["title"],
         description=row["description"],
-        status=CaseStatus(row["status"]),
-        severity=Severity(row["severity"]),
-        category=Category(row["category"]),
+        status=_STATUSES[row["status"]],
+        severity=_SEVERITIES[row["severity"]],
+        category=_CATEGORIES[row["category"]],
         metadata=dict(row["metadata"]),
         tags=list(tags),
         session_id=row["session_id"],
@@ -462,7 +470,7 @@ def _to_message(row: Row[Any]) -> Message:
         message_id=row.message_id,
         case_id=row.case_id,
         sequence=row.sequence,
-        role=MessageRole(row.role),
+        role=_ROLES[row.role],
         content=row.content,
         metadata=dict(row.metadata),
         created_at=row.created_at,
