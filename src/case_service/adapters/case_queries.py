@@ -389,9 +389,16 @@ class _PostgresSearch:
         messages. Not `case_id IN (messages that match)`: that reads the matches of every user's
         messages, hundreds of thousands for a common word: on the benchmark's data about 1 s for
         any user, and the 10 s statement timeout (a 503) with the custom plans used before."""
-        return exists().where(
-            case_messages.c.case_id == cases.c.case_id,
-            self._message_vector.op("@@")(_tsquery(_MESSAGE_MATCH)),
+        return exists(
+            select(literal_column("1"))
+            .where(
+                case_messages.c.case_id == cases.c.case_id,
+                self._message_vector.op("@@")(_tsquery(_MESSAGE_MATCH)),
+            )
+            # OFFSET 0 keeps PostgreSQL from turning the test into a hashed subplan (or a semi
+            # join) that reads every user's matching messages: it chose that from statistics
+            # that could say a light user holds thousands of cases (bench/PROFILE.md §19.6).
+            .offset(literal_column("0"))
         )
 
     @staticmethod
