@@ -42,6 +42,18 @@ async def test_if_none_match_with_the_current_etag_answers_304_without_a_body(cl
     assert changed.headers["etag"] == '"2"'
 
 
+async def test_if_none_match_sent_on_several_lines_is_read_as_one_list(client: AsyncClient) -> None:
+    """RFC 9110 section 5.3: repeated field lines are one comma-separated list."""
+    case = await create(client, title="Disk full")
+    url = f"/api/v1/cases/{case['case_id']}"
+    unchanged = await client.get(url, headers=[("If-None-Match", '"7"'), ("If-None-Match", '"1"')])
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    stale = await client.get(url, headers=[("If-None-Match", '"7"'), ("If-None-Match", '"8"')])
+    assert stale.status_code == 200 and stale.json()["title"] == "Disk full"
+    malformed = await client.get(url, headers=[("If-None-Match", '"1"'), ("If-None-Match", "1")])
+    assert malformed.status_code == 400 and malformed.json()["details"]["header"] == "If-None-Match"
+
+
 async def test_if_none_match_does_not_reveal_another_users_case(client: AsyncClient, bob: AsyncClient) -> None:
     case = await create(client, title="Mine")
     response = await bob.get(f"/api/v1/cases/{case['case_id']}", headers={"If-None-Match": "*"})

@@ -93,16 +93,7 @@ async def get_operator_context(ctx: Annotated[RequestContext, Depends(get_reques
 
 def document_caller_headers(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
     """List the caller's headers among the parameters of every operation that reads them."""
-    parameters = [
-        {
-            "name": name,
-            "in": "header",
-            "required": False,
-            "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": text, "title": title},
-            "description": text,
-        }
-        for name, title, text in CALLER_HEADERS
-    ]
+    parameters = [header_parameter(name, title, text) for name, title, text in CALLER_HEADERS]
     for route in iter_route_contexts(routes):
         if not isinstance(route.original_route, APIRoute) or not _reads_caller(route.dependant):
             continue
@@ -117,6 +108,17 @@ def document_caller_headers(schema: dict[str, Any], routes: list[BaseRoute]) -> 
                 at = next((i for i, (key, _) in enumerate(fields) if key in ("requestBody", "responses")), len(fields))
                 operations[method.lower()] = operation = dict([*fields[:at], ("parameters", []), *fields[at:]])
             operation["parameters"].extend(dict(parameter) for parameter in parameters)
+
+
+def header_parameter(name: str, title: str, text: str) -> dict[str, Any]:
+    """An optional string header, documented as FastAPI documents a `Header` parameter."""
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": text, "title": title},
+        "description": text,
+    }
 
 
 def _reads_caller(dependant: Dependant) -> bool:

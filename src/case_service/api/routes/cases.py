@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path, Request, Response, status
 from case_service.api.conditional import (
     ETAG_HEADER_DOC,
     IfMatchDep,
-    IfNoneMatchHeader,
     case_etag,
-    none_match,
+    if_none_match_doc,
+    not_modified,
     set_case_etag,
 )
 from case_service.api.deps import CaseServiceDep, ContextDep
@@ -112,16 +112,12 @@ async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep
     },
     summary="Get a case",
     description="Answers the case with its `ETag`; send it back in `If-None-Match` to get 304 while it is unchanged.",
+    openapi_extra=if_none_match_doc("An ETag from an earlier answer: 304 without a body while it is still current."),
 )
-async def get_case(
-    case_id: CaseIdPath,
-    ctx: ContextDep,
-    service: CaseServiceDep,
-    if_none_match: IfNoneMatchHeader = None,
-) -> Response:
+async def get_case(request: Request, case_id: CaseIdPath, ctx: ContextDep, service: CaseServiceDep) -> Response:
     case = await service.get_case(ctx, case_id)
     etag = case_etag(case.version)
-    if if_none_match is not None and none_match(if_none_match, etag):
+    if not_modified(request, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
     # Serialized here, once: returning the model would make FastAPI validate it a second time.
     return send(json_answer(status.HTTP_200_OK, CaseRead.from_domain(case), version=case.version))

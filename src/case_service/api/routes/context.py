@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from case_service.api.conditional import none_match
+from case_service.api.conditional import if_none_match_doc, not_modified
 from case_service.api.deps import CaseServiceDep, ContextDep
 from case_service.api.routes.cases import CaseIdPath, errors
 from case_service.api.schemas import CaseContextRead
@@ -40,8 +40,10 @@ router = APIRouter(prefix="/api/v1/cases", tags=["context"])
         "bytes and the same `ETag`; send it back in `If-None-Match` to get 304 when nothing "
         "changed. New sections may be added to the body (clients ignore what they do not know)."
     ),
+    openapi_extra=if_none_match_doc("An ETag from an earlier answer."),
 )
 async def case_context(
+    request: Request,
     case_id: CaseIdPath,
     ctx: ContextDep,
     service: CaseServiceDep,
@@ -51,13 +53,12 @@ async def case_context(
     max_chars: Annotated[
         int, Query(ge=0, le=CONTEXT_MAX_CHARS_LIMIT, description="At most this many characters of message content.")
     ] = CONTEXT_DEFAULT_MAX_CHARS,
-    if_none_match: Annotated[str | None, Header(description="An ETag from an earlier answer.")] = None,
 ) -> Response:
     context = await service.case_context(ctx, case_id, ContextBounds(max_messages=max_messages, max_chars=max_chars))
     body = CaseContextRead.from_domain(context).model_dump_json().encode()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if if_none_match is not None and none_match(if_none_match, etag):
+    if not_modified(request, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(content=body, media_type="application/json", headers=headers)
 
