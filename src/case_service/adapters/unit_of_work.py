@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from types import TracebackType
 
 from case_service.adapters.change_statement import write_change_and_commit
@@ -25,13 +24,10 @@ class SqlAlchemyUnitOfWork:
         self._write = write
         self._snapshot = snapshot
         self._producer = producer
-        self._stack = contextlib.AsyncExitStack()
         self._conn: LazyConnection | None = None
 
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
-        self._conn = await self._stack.enter_async_context(
-            LazyConnection(self._database, write=self._write, snapshot=self._snapshot)
-        )
+        self._conn = await LazyConnection(self._database, write=self._write, snapshot=self._snapshot).__aenter__()
         self.cases = CaseRepository(self._conn)
         self.idempotency = SqlIdempotencyStore(self._conn)
         self.evidence = EvidenceRepository(self._conn)
@@ -43,7 +39,8 @@ class SqlAlchemyUnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         # Leaving without commit() rolls back: the connection context does it.
-        await self._stack.__aexit__(exc_type, exc, tb)
+        assert self._conn is not None, "__aexit__ without __aenter__"
+        await self._conn.__aexit__(exc_type, exc, tb)
 
     async def commit(self) -> None:
         assert self._conn is not None, "commit() outside the unit of work"
