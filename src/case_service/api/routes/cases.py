@@ -14,7 +14,7 @@ from case_service.api.conditional import (
     not_modified,
     set_case_etag,
 )
-from case_service.api.deps import CaseServiceDep, ContextDep
+from case_service.api.deps import CaseServiceDep, ContextDep, case_service_of
 from case_service.api.idempotency import IDEMPOTENCY_HEADERS_DOC, IdempotencyKeyDep, idempotent, json_answer, send
 from case_service.api.merge_patch import MERGE_PATCH_REQUEST_BODY, read_merge_patch
 from case_service.api.schemas import CaseCreate, CaseRead, CaseUpdate, ErrorBody, StatusChange
@@ -114,8 +114,8 @@ async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep
     description="Answers the case with its `ETag`; send it back in `If-None-Match` to get 304 while it is unchanged.",
     openapi_extra=if_none_match_doc("An ETag from an earlier answer: 304 without a body while it is still current."),
 )
-async def get_case(request: Request, case_id: CaseIdPath, ctx: ContextDep, service: CaseServiceDep) -> Response:
-    case = await service.get_case(ctx, case_id)
+async def get_case(request: Request, case_id: CaseIdPath, ctx: ContextDep) -> Response:
+    case = await case_service_of(request).get_case(ctx, case_id)
     etag = case_etag(case.version)
     if not_modified(request, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
