@@ -54,6 +54,15 @@ async def test_if_none_match_sent_on_several_lines_is_read_as_one_list(client: A
     assert malformed.status_code == 400 and malformed.json()["details"]["header"] == "If-None-Match"
 
 
+async def test_if_match_sent_on_several_lines_is_read_as_one_list(client: AsyncClient) -> None:
+    case = await create(client, title="Disk full")
+    url = f"/api/v1/cases/{case['case_id']}"
+    stale = await client.put(url, json={"title": "A"}, headers=[("If-Match", '"7"'), ("If-Match", '"8"')])
+    assert stale.status_code == 412 and stale.json()["details"]["current_version"] == 1
+    current = await client.put(url, json={"title": "B"}, headers=[("If-Match", '"7"'), ("If-Match", '"1"')])
+    assert current.status_code == 200 and current.json()["title"] == "B" and current.headers["etag"] == '"2"'
+
+
 async def test_if_none_match_does_not_reveal_another_users_case(client: AsyncClient, bob: AsyncClient) -> None:
     case = await create(client, title="Mine")
     response = await bob.get(f"/api/v1/cases/{case['case_id']}", headers={"If-None-Match": "*"})

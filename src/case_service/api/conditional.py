@@ -67,6 +67,7 @@ def not_modified(request: Request, etag: str) -> bool:
 
 
 async def version_precondition(
+    request: Request,
     if_match: Annotated[
         str | None,
         Header(
@@ -75,10 +76,13 @@ async def version_precondition(
         ),
     ] = None,
 ) -> VersionPrecondition:
-    """`If-Match` as the versions the caller accepts. Strong comparison: a weak tag never matches."""
+    """`If-Match` as the versions the caller accepts. Strong comparison: a weak tag never matches.
+
+    The parameter documents the header, and holds only its first line: repeated lines are one list
+    (RFC 9110 section 5.3), so they are read from the request."""
     if if_match is None:
         return ANY_VERSION
-    tags = entity_tags(if_match, "If-Match")
+    tags = entity_tags(", ".join(request.headers.getlist("if-match")), "If-Match")
     if tags is None:
         return ANY_VERSION
     return VersionPrecondition(
