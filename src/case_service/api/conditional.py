@@ -54,7 +54,7 @@ def none_match(if_none_match: str, etag: str) -> bool:
 
 
 # A read's `If-None-Match` is read from the request by `not_modified`: as a `Header` parameter it
-# cost a GET 5% of its instructions (bench/PROFILE.md §20.1). `if_none_match_doc` documents it, as
+# cost a GET 5% of its instructions (bench/PROFILE.md §20.2). `if_none_match_doc` documents it, as
 # the parameter did, through the route's `openapi_extra`.
 def if_none_match_doc(text: str) -> dict[str, Any]:
     return {"parameters": [header_parameter("if-none-match", "If-None-Match", text)]}

@@ -38,7 +38,7 @@ async def get_case_service(request: Request) -> CaseService:
 def case_service_of(request: Request) -> CaseService:
     """The app's CaseService, for the one route that takes it without a dependency: GET by id, the
     hottest read. FastAPI 0.165 solves each dependency anew on every request, and this one cost a
-    GET 5% of its instructions (bench/PROFILE.md §20.3). Every other route uses `CaseServiceDep`."""
+    GET 5% of its instructions (bench/PROFILE.md §20.2). Every other route uses `CaseServiceDep`."""
     service: CaseService = request.app.state.case_service
     return service
 
