@@ -144,12 +144,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     )
     # Routes are tried in order, and each one tried costs every request (FastAPI 0.165 matches
     # route by route: about 24k instructions each), so the API's come first and health, metrics and
-    # the documentation's last (bench/PROFILE.md §15.5, §16). Tags and listing first:
-    # `GET /api/v1/cases/tags` and `/stats` must win over `/{case_id}`.
+    # the documentation's last (bench/PROFILE.md §15.5, §16, §21). The by-id routes first: their
+    # `{case_id:case}` leaves `GET /api/v1/cases/tags`, `/stats` and `POST /batch` to the routers
+    # after them.
     documentation = list(app.router.routes)  # /openapi.json, /docs, /redoc and their static files
-    app.include_router(tags.router)
-    app.include_router(listing.router)
     app.include_router(cases.router)
+    app.include_router(listing.router)
+    app.include_router(tags.router)
     app.include_router(messages.router)
     app.include_router(history.router)
     app.include_router(context.router)

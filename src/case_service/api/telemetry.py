@@ -35,8 +35,9 @@ access_logger = logging.getLogger("case_service.access")
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template (`/api/v1/cases/{case_id}`); one label for no match."""
-    path = getattr(scope.get("route"), "path", None)
+    """The matched route's path template as the OpenAPI document writes it, without convertors
+    (`/api/v1/cases/{case_id}`); one label for no match."""
+    path = getattr(scope.get("route"), "path_format", None)
     if isinstance(path, str):
         return path
     if "endpoint" in scope and scope.get("root_path"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response, status
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from case_service.api.conditional import (
     ETAG_HEADER_DOC,
@@ -23,6 +24,24 @@ from case_service.service.cases import NewCase
 from case_service.service.idempotency import StoredResponse
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+
+# The fixed names beside a case id under /api/v1/cases: `GET /tags`, `GET /stats`, `POST /batch`.
+FIXED_SEGMENTS = ("tags", "stats", "batch")
+
+
+class CaseIdSegment(StringConvertor):
+    """`{case_id:case}`: one path segment, but not one of FIXED_SEGMENTS.
+
+    The by-id routes use it so that they can be tried before the routers that own those names
+    (main.py): FastAPI 0.165 pays for every route it tries before the one that matches, and GET by
+    id is the read called most (bench/PROFILE.md §21). Any other segment reaches the route as
+    before, and an id of the wrong shape still answers 404."""
+
+    regex = rf"(?!(?:{'|'.join(FIXED_SEGMENTS)})$)[^/]+"
+
+
+register_url_convertor("case", CaseIdSegment())
+BY_ID = "/{case_id:case}"
 
 _ERROR_TEXT = {
     400: "Malformed request: invalid JSON, or an ambiguous or malformed X-User-* header.",
@@ -103,7 +122,7 @@ async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep
 
 
 @router.get(
-    "/{case_id}",
+    BY_ID,
     response_model=CaseRead,
     responses={
         **case_answer(),
@@ -124,7 +143,7 @@ async def get_case(request: Request, case_id: CaseIdPath, ctx: ContextDep) -> Re
 
 
 @router.put(
-    "/{case_id}",
+    BY_ID,
     response_model=CaseRead,
     responses={**case_answer(), **errors(400, 401, 404, 412, 422)},
     summary="Update a case",
@@ -154,7 +173,7 @@ async def update_case(
 
 
 @router.patch(
-    "/{case_id}",
+    BY_ID,
     response_model=CaseRead,
     responses={**case_answer(), **errors(400, 401, 404, 412, 415, 422)},
     openapi_extra={"requestBody": MERGE_PATCH_REQUEST_BODY},
@@ -184,7 +203,7 @@ async def patch_case(
 
 
 @router.delete(
-    "/{case_id}",
+    BY_ID,
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=errors(400, 401, 404, 412),
