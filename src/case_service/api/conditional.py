@@ -57,7 +57,11 @@ def none_match(if_none_match: str, etag: str) -> bool:
 # cost a GET 5% of its instructions (bench/PROFILE.md §20.2). `if_none_match_doc` documents it, as
 # the parameter did, through the route's `openapi_extra`.
 def if_none_match_doc(text: str) -> dict[str, Any]:
-    return {"parameters": [header_parameter("if-none-match", "If-None-Match", text)]}
+    return {"parameters": [if_none_match_parameter(text)]}
+
+
+def if_none_match_parameter(text: str) -> dict[str, Any]:
+    return header_parameter("if-none-match", "If-None-Match", text)
 
 
 def not_modified(request: Request, etag: str) -> bool:

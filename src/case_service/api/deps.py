@@ -36,9 +36,9 @@ async def get_case_service(request: Request) -> CaseService:
 
 
 def case_service_of(request: Request) -> CaseService:
-    """The app's CaseService, for the one route that takes it without a dependency: GET by id, the
-    hottest read. FastAPI 0.165 solves each dependency anew on every request, and this one cost a
-    GET 5% of its instructions (bench/PROFILE.md §20.2). Every other route uses `CaseServiceDep`."""
+    """The app's CaseService, for the one route that takes no dependency: GET by id, the hottest
+    read. FastAPI 0.165 solves each dependency anew on every request, and this one cost a GET 5% of
+    its instructions (bench/PROFILE.md §20.2). Every other route uses `CaseServiceDep`."""
     service: CaseService = request.app.state.case_service
     return service
 
@@ -99,22 +99,33 @@ async def get_operator_context(ctx: Annotated[RequestContext, Depends(get_reques
 
 
 def document_caller_headers(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
-    """List the caller's headers among the parameters of every operation that reads them."""
-    parameters = [header_parameter(name, title, text) for name, title, text in CALLER_HEADERS]
+    """List the caller's headers among the parameters of every operation that reads them through a
+    dependency (GET by id, which calls `get_request_context` itself, lists them in its own
+    `openapi_extra`), then put each operation's parameters where FastAPI puts them."""
     for route in iter_route_contexts(routes):
         if not isinstance(route.original_route, APIRoute) or not _reads_caller(route.dependant):
             continue
         for method in route.methods:
-            operations = schema.get("paths", {}).get(route.path_format, {})
-            operation = operations.get(method.lower())
-            if operation is None:
-                continue
-            if "parameters" not in operation:
-                # Where FastAPI puts them: before the body and the responses.
-                fields = list(operation.items())
-                at = next((i for i, (key, _) in enumerate(fields) if key in ("requestBody", "responses")), len(fields))
-                operations[method.lower()] = operation = dict([*fields[:at], ("parameters", []), *fields[at:]])
-            operation["parameters"].extend(dict(parameter) for parameter in parameters)
+            operation = schema.get("paths", {}).get(route.path_format, {}).get(method.lower())
+            if operation is not None:
+                operation.setdefault("parameters", []).extend(caller_header_parameters())
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            operations[method] = _parameters_first(operation)
+
+
+def _parameters_first(operation: dict[str, Any]) -> dict[str, Any]:
+    """The operation with `parameters` before the body and the responses, as FastAPI writes it (a
+    key added afterwards, or by `openapi_extra` to an operation without parameters, comes last)."""
+    if "parameters" not in operation:
+        return operation
+    fields = [(key, value) for key, value in operation.items() if key != "parameters"]
+    at = next((i for i, (key, _) in enumerate(fields) if key in ("requestBody", "responses")), len(fields))
+    return dict([*fields[:at], ("parameters", operation["parameters"]), *fields[at:]])
+
+
+def caller_header_parameters() -> list[dict[str, Any]]:
+    return [header_parameter(name, title, text) for name, title, text in CALLER_HEADERS]
 
 
 def header_parameter(name: str, title: str, text: str) -> dict[str, Any]:
@@ -124,6 +135,17 @@ def header_parameter(name: str, title: str, text: str) -> dict[str, Any]:
         "in": "header",
         "required": False,
         "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": text, "title": title},
+        "description": text,
+    }
+
+
+def path_parameter(name: str, title: str, text: str) -> dict[str, Any]:
+    """A string path parameter, documented as FastAPI documents a `Path` parameter."""
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "description": text, "title": title},
         "description": text,
     }
 
