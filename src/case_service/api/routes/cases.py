@@ -149,7 +149,7 @@ async def create_case(body: CaseCreate, ctx: ContextDep, service: CaseServiceDep
 )
 async def get_case(request: Request) -> Response:
     """The read called most takes no FastAPI parameter or dependency: FastAPI 0.165 pays for each on
-    every request, and these cost a GET 9.5% of its instructions (bench/PROFILE.md §21). It reads
+    every request, and these cost a GET 10.6% of its instructions (bench/PROFILE.md §21). It reads
     the path, the caller and `If-None-Match` from the request; `openapi_extra` documents them."""
     ctx = await get_request_context(request)
     case = await case_service_of(request).get_case(ctx, request.path_params["case_id"])
