@@ -39,6 +39,23 @@ async def test_a_malformed_user_id_is_refused(app: FastAPI, user_id: str) -> Non
     assert response.status_code == 400
 
 
+async def test_get_by_id_checks_the_caller_as_the_other_routes_do(app: FastAPI, client: AsyncClient) -> None:
+    # GET by id calls the caller's check itself, not through the dependency every other route uses.
+    case_id = (await client.post("/api/v1/cases", json={"title": "mine"})).json()["case_id"]
+    path = f"/api/v1/cases/{case_id}"
+    async with client_for(app, None) as anonymous:
+        missing = await anonymous.get(path)
+        twice = await anonymous.get(path, headers=[("X-User-ID", "alice"), ("X-User-ID", "bob")])
+        malformed = await anonymous.get(path, headers={"X-User-ID": "alice bob"})
+        roles = await anonymous.get(path, headers={"X-User-ID": "alice", "X-User-Roles": '["admin"'})
+    assert (missing.status_code, missing.json()["code"]) == (401, "unauthenticated")
+    assert twice.status_code == 400 and "more than once" in twice.json()["error"]
+    assert malformed.status_code == 400 and roles.status_code == 400
+    async with client_for(app, "bob") as bob:
+        assert (await bob.get(path)).status_code == 404
+    assert (await client.get(path)).json()["title"] == "mine"
+
+
 def test_roles_are_read_as_a_json_array_or_a_comma_list() -> None:
     assert parse_roles('["admin", "Support"]') == {"admin", "support"}
     assert parse_roles("admin, support,") == {"admin", "support"}
