@@ -17,12 +17,13 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import AwareDatetime, BeforeValidator
 
 from case_service.api.cursor import CursorCodec
 from case_service.api.deps import ContextDep, PageDep
-from case_service.api.schemas import CaseList, CaseRead
+from case_service.api.json_body import dump_json
+from case_service.api.schemas import CaseRead, case_fields
 from case_service.domain.case import CaseStatus, Category, Severity, normalize_session_id, normalize_tag
 from case_service.domain.errors import BadRequest, InvalidInput, OffsetTooDeep
 from case_service.domain.queries import MOST_RELEVANT_FIRST, NEWEST_FIRST, CasePage, CaseQuery, CaseSort
@@ -193,27 +194,28 @@ CaseListingDep = Annotated[CaseListing, Depends(case_listing)]
 
 
 def list_response(request: Request, listing: CaseListing, query: CaseQuery, found: CasePage) -> Response:
-    """The list body, and a `Link: <...>; rel="next"` header when there is a next page."""
+    """The list body, and a `Link: <...>; rel="next"` header when there is a next page.
+
+    The body is `CaseList`'s, written from the cases' fields without building the models: for a
+    page of 50 cases, the models cost seven times the writing (`api/json_body.py`)."""
     next_cursor = listing.cursors.encode(query, found.next_position) if found.next_position else None
-    page = CaseList(
-        cases=[CaseRead.from_domain(case) for case in found.cases],
-        total=found.total,
-        total_included=found.total is not None,
-        limit=query.limit,
-        offset=query.offset,
-        next_cursor=next_cursor,
-    )
+    cases = [case_fields(case) for case in found.cases]
+    if listing.fields is not None:
+        keep = set(listing.fields)
+        cases = [{name: value for name, value in case.items() if name in keep} for case in cases]
+    body = {
+        "cases": cases,
+        "total": found.total,
+        "total_included": found.total is not None,
+        "limit": query.limit,
+        "offset": query.offset,
+        "next_cursor": next_cursor,
+    }
     headers = {}
     if next_cursor is not None:
         params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "offset")]
         headers["Link"] = f'<{request.url.replace(query=urlencode([*params, ("cursor", next_cursor)]))}>; rel="next"'
-    if listing.fields is None:
-        # pydantic writes the JSON itself: several times faster than a dict through json.dumps.
-        return Response(page.model_dump_json(), media_type="application/json", headers=headers)
-    body = page.model_dump(mode="json")
-    keep = set(listing.fields)
-    body["cases"] = [{name: value for name, value in case.items() if name in keep} for case in body["cases"]]
-    return JSONResponse(body, headers=headers)
+    return Response(dump_json(body), media_type="application/json", headers=headers)
 
 
 def query_value(normalize: Callable[[str], str | None], value: str, name: str, location: str) -> str:

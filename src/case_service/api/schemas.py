@@ -145,24 +145,30 @@ class CaseRead(BaseModel):
 
     @classmethod
     def from_domain(cls, case: Case) -> CaseRead:
-        return cls(
-            case_id=case.case_id,
-            user_id=case.user_id,
-            session_id=case.session_id,
-            title=case.title,
-            description=case.description,
-            status=case.status,
-            severity=case.severity,
-            category=case.category,
-            metadata=case.metadata,
-            tags=case.tags,
-            created_at=case.created_at,
-            updated_at=case.updated_at,
-            resolved_at=case.resolved_at,
-            version=case.version,
-            message_count=case.message_count,
-            last_activity_at=case.last_activity_at or case.updated_at,
-        )
+        return cls.model_validate(case_fields(case))
+
+
+def case_fields(case: Case) -> dict[str, Any]:
+    """`case` as CaseRead's fields, in its order: what `CaseRead.from_domain` validates, and what
+    a list page writes as it is (`api/json_body.py`)."""
+    return {
+        "case_id": case.case_id,
+        "user_id": case.user_id,
+        "session_id": case.session_id,
+        "title": case.title,
+        "description": case.description,
+        "status": case.status,
+        "severity": case.severity,
+        "category": case.category,
+        "metadata": case.metadata,
+        "tags": case.tags,
+        "created_at": case.created_at,
+        "updated_at": case.updated_at,
+        "resolved_at": case.resolved_at,
+        "version": case.version,
+        "message_count": case.message_count,
+        "last_activity_at": case.last_activity_at or case.updated_at,
+    }
 
 
 class CaseFields(BaseModel):
