@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import json
 import os
 import shutil
 import socket
@@ -72,3 +74,21 @@ def test_each_documented_command_serves_the_api(how: str, workdir: Path) -> None
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+def test_the_serving_app_tunes_the_collector_and_test_apps_do_not(workdir: Path) -> None:
+    """`case_service.main:app` (what uvicorn serves) freezes its start-up objects and collects the
+    young generation every 10,000 allocations; an app from `create_app()` leaves the process's
+    collector as it found it, so the tests keep Python's defaults."""
+    probe = (
+        "import gc, json; import case_service.main as main; "
+        "main.create_app(); before = (gc.get_threshold(), gc.get_freeze_count()); "
+        "main.app; after = (gc.get_threshold(), gc.get_freeze_count()); "
+        "print(json.dumps([before, after]))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CASE_"))}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (threshold_before, frozen_before), (threshold_after, frozen_after) = json.loads(done.stdout.splitlines()[-1])
+    assert threshold_before == list(gc.get_threshold()) and frozen_before == 0
+    assert threshold_after == [10_000, *threshold_before[1:]] and frozen_after > 0
