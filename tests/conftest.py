@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import asyncpg
+import fastapi.dependencies.models
 import nats
 import pytest
 from alembic import command
@@ -134,6 +136,28 @@ class FrozenClock:
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What exists once the tests are collected (every module, the tests) lives for the whole run:
+    out of the collector's reach, full collections walk only what the tests build. The served
+    process does the same after building its app (`case_service.main`)."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+def _let_finished_apps_go() -> Iterator[None]:
+    """FastAPI classifies endpoints in module-level LRU caches keyed by the callable, 4,096 each.
+    fastapi_offline's docs endpoints close over their app, so those caches kept every app the
+    tests built alive. By the end of the suite the process held about 4M objects, and a full
+    collection took over 3 s. One landed inside a timed call of test_database_outage.py and failed
+    it. Emptying the caches after each test lets a finished app go. A served process builds one
+    app, and is not affected."""
+    yield
+    for value in vars(fastapi.dependencies.models).values():
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()
 
 
 @contextlib.asynccontextmanager
