@@ -1,6 +1,7 @@
 """Routes that read many cases: list and search, dashboard counts, batch lookup.
 
-Included before the cases router, so `GET /api/v1/cases/stats` is not taken for a case id.
+Included after the cases router: its by-id routes' `{case_id:case}` leaves `/stats` and `/batch`
+to this one (`cases.FIXED_SEGMENTS`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ from case_service.api.deps import CaseServiceDep, ContextDep
 from case_service.api.routes.cases import CaseIdPath, case_answer, errors
 from case_service.api.schemas import CaseRead, TagCountList, TagCountRead, TagsAdd
 
-# Included before the cases router: `GET /api/v1/cases/tags` must not be taken for a case id.
+# Included after the cases router: its by-id routes' `{case_id:case}` leaves `/tags` to this one
+# (`cases.FIXED_SEGMENTS`).
 router = APIRouter(prefix="/api/v1/cases", tags=["tags"])
 
 TagPath = Annotated[
