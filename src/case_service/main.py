@@ -25,6 +25,8 @@ from case_service.api.deps import document_caller_headers
 from case_service.api.errors import install_error_handlers
 from case_service.api.guards import EXPOSED_RESPONSE_HEADERS, document_cross_cutting_responses, install_request_guards
 from case_service.api.idempotency import install_replay_handler
+from case_service.api.listing import QUERY_MODELS
+from case_service.api.query_params import query_definitions
 from case_service.api.routes import (
     cases,
     context,
@@ -181,9 +183,11 @@ def _openapi_with_one_error_body(app: FastAPI) -> dict[str, Any]:
                     }
         document_caller_headers(schema, app.routes)
         document_cross_cutting_responses(schema)
-        components = schema.get("components", {}).get("schemas", {})
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
+        components.update(query_definitions(*QUERY_MODELS))  # the list routes' enums (`api/query_params.py`)
+        schema["components"]["schemas"] = dict(sorted(components.items()))
         app.openapi_schema = schema
     return app.openapi_schema
 

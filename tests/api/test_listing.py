@@ -231,6 +231,31 @@ async def test_total_is_counted_only_on_request(client: AsyncClient) -> None:
     assert (counted["total"], counted["total_included"]) == (3, True)
 
 
+async def test_list_parameters_are_read_as_fastapi_reads_declared_ones(client: AsyncClient) -> None:
+    """The list routes read their query themselves (`api/query_params.py`), by FastAPI's rules."""
+    for title in ("a", "b", "c"):
+        await create(client, title=title)
+    # A list parameter takes every value; any other, the last one; an unknown one is ignored.
+    body = (await client.get("/api/v1/cases", params=[("limit", 3), ("limit", 1), ("colour", "red")])).json()
+    assert (len(body["cases"]), body["limit"]) == (1, 1)
+    assert len(await titles(client, status=["active", "resolved"], severity=["medium", "low"])) == 3
+    # Every invalid value is named at once, each where it was.
+    response = await client.get(
+        "/api/v1/cases", params=[("limit", 0), ("status", "active"), ("status", "open"), ("resolved", "maybe")]
+    )
+    assert response.status_code == 422
+    errors = response.json()["details"]["errors"]
+    assert [(e["location"], e["field"], e["type"]) for e in errors] == [
+        ("query", "status.1", "enum"),
+        ("query", "resolved", "bool_parsing"),
+        ("query", "limit", "greater_than_equal"),
+    ]
+    # The caller is checked first: without X-User-ID, 401 whatever the query holds.
+    for url in ("/api/v1/cases", "/api/v1/cases/session/s1", "/api/v1/users/alice/cases", "/api/v1/cases/stats"):
+        anonymous = await client.get(url, params={"limit": 0, "days": 0}, headers={"X-User-ID": ""})
+        assert anonymous.status_code == 401, (url, anonymous.text)
+
+
 async def test_the_three_list_routes_take_the_same_parameters(app: object, client: AsyncClient) -> None:
     await create(client, title="B", session_id="s1", severity="high")
     await create(client, title="a", session_id="s1")

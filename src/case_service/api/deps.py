@@ -44,6 +44,12 @@ def case_service_of(request: Request) -> CaseService:
 
 
 async def get_case_queries(request: Request) -> CaseQueryService:
+    return case_queries_of(request)
+
+
+def case_queries_of(request: Request) -> CaseQueryService:
+    """The app's CaseQueryService, for the list routes, which read their parameters themselves
+    (`api/query_params.py`)."""
     service: CaseQueryService = request.app.state.case_queries
     return service
 
@@ -181,14 +187,20 @@ class Page:
     offset: int
 
 
+LIMIT_TEXT = "Page size: DEFAULT_PAGE_SIZE (50) when absent, at most MAX_PAGE_SIZE (100)."
+OFFSET_TEXT = "How many matching cases to skip."
+
+
 async def get_page(
     settings: Annotated[Settings, Depends(get_settings)],
-    limit: Annotated[
-        int | None,
-        Query(ge=1, description="Page size: DEFAULT_PAGE_SIZE (50) when absent, at most MAX_PAGE_SIZE (100)."),
-    ] = None,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many matching cases to skip.")] = 0,
+    limit: Annotated[int | None, Query(ge=1, description=LIMIT_TEXT)] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=OFFSET_TEXT)] = 0,
 ) -> Page:
+    return page_of(settings, limit, offset)
+
+
+def page_of(settings: Settings, limit: int | None, offset: int) -> Page:
+    """The page asked for: `limit` cases (the default page size when None) after `offset`."""
     size = settings.default_page_size if limit is None else limit
     if size > settings.max_page_size:
         raise InvalidInput("limit", f"must be at most {settings.max_page_size}", location="query")

@@ -6,14 +6,28 @@ to this one (`cases.FIXED_SEGMENTS`).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
-from case_service.api.deps import CaseQueriesDep, ContextDep
-from case_service.api.listing import CaseFiltersDep, CaseListingDep, list_response, query_value
+from case_service.api.deps import (
+    CaseQueriesDep,
+    ContextDep,
+    caller_header_parameters,
+    case_queries_of,
+    get_request_context,
+)
+from case_service.api.listing import (
+    CaseListParams,
+    CaseStatsParams,
+    case_filters,
+    case_listing,
+    list_response,
+    query_value,
+)
 from case_service.api.listing_schemas import BatchItemRead, BatchLookup, BatchResult, CaseStatsRead
+from case_service.api.query_params import query_parameters, read_query
 from case_service.api.routes.cases import errors
 from case_service.api.schemas import CaseList
 from case_service.domain.case import normalize_session_id
@@ -45,18 +59,29 @@ _LINK_HEADER = {
 }
 
 
+# The list routes read their query parameters from the request, and these three their caller too:
+# as FastAPI parameters and dependencies, they cost a page a quarter of its instructions
+# (`api/query_params.py`). `openapi_extra` documents them, after any path parameter FastAPI reads.
+
+
+def list_parameters(*, caller: bool) -> dict[str, list[dict[str, Any]]]:
+    """The list's query parameters, then the caller's headers if the route reads them itself."""
+    return {"parameters": [*query_parameters(CaseListParams), *(caller_header_parameters() if caller else ())]}
+
+
 @router.get(
     "",
     response_model=CaseList,
     responses={**LIST_RESPONSES, 200: {"headers": _LINK_HEADER}},
     summary="List and search the caller's cases",
     description=LIST_DESCRIPTION,
+    openapi_extra=list_parameters(caller=True),
 )
-async def list_cases(
-    request: Request, ctx: ContextDep, service: CaseQueriesDep, listing: CaseListingDep
-) -> JSONResponse:
+async def list_cases(request: Request) -> Response:
+    ctx = await get_request_context(request)
+    listing = case_listing(request, ctx)
     query = listing.for_user(ctx.actor.user_id)
-    return list_response(request, listing, query, await service.list_cases(ctx, query))
+    return list_response(request, listing, query, await case_queries_of(request).list_cases(ctx, query))
 
 
 @router.get(
@@ -66,14 +91,14 @@ async def list_cases(
     summary="List the caller's cases linked to a session",
     description="The parameters and body of `GET /api/v1/cases`, limited to the session in the path "
     "(it replaces any `session_id` parameter).",
+    openapi_extra=list_parameters(caller=True),
 )
-async def list_session_cases(
-    session_id: str, request: Request, ctx: ContextDep, service: CaseQueriesDep, listing: CaseListingDep
-) -> JSONResponse:
+async def list_session_cases(session_id: str, request: Request) -> Response:
+    ctx = await get_request_context(request)
     in_session = query_value(normalize_session_id, session_id, "session_id", "path")
-    listing = listing.within_session(in_session)
+    listing = case_listing(request, ctx).within_session(in_session)
     query = listing.for_user(ctx.actor.user_id)
-    return list_response(request, listing, query, await service.list_cases(ctx, query))
+    return list_response(request, listing, query, await case_queries_of(request).list_cases(ctx, query))
 
 
 @router.get(
@@ -85,15 +110,13 @@ async def list_session_cases(
     "all in the database: by status, severity and category, the top tags, open against resolved, "
     "cases created per UTC day over the last `days` days, and the mean and median time from creation "
     "to resolution.",
+    openapi_extra={"parameters": [*query_parameters(CaseStatsParams), *caller_header_parameters()]},
 )
-async def case_stats(
-    ctx: ContextDep,
-    service: CaseQueriesDep,
-    filters: CaseFiltersDep,
-    days: Annotated[int, Query(ge=1, le=366, description="Window of `created_per_day`, today included.")] = 30,
-) -> CaseStatsRead:
-    stats, first_day = await service.case_stats(ctx, filters, days)
-    return CaseStatsRead.from_domain(stats, first_day, days)
+async def case_stats(request: Request) -> CaseStatsRead:
+    ctx = await get_request_context(request)
+    params = read_query(request, CaseStatsParams)
+    stats, first_day = await case_queries_of(request).case_stats(ctx, case_filters(ctx, params), params.days)
+    return CaseStatsRead.from_domain(stats, first_day, params.days)
 
 
 @router.post(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from case_service.api.deps import USER_ID_MAX_LENGTH, USER_ID_PATTERN, CaseQueriesDep, ContextDep
-from case_service.api.listing import CaseListingDep, list_response
+from case_service.api.listing import case_listing, list_response
 from case_service.api.routes.cases import errors
-from case_service.api.routes.listing import LIST_DESCRIPTION
+from case_service.api.routes.listing import LIST_DESCRIPTION, list_parameters
 from case_service.api.schemas import CaseList
 
 router = APIRouter(prefix="/api/v1/users", tags=["cases"])
@@ -36,9 +36,11 @@ UserIdPath = Annotated[
         "user, or a caller whose `X-User-Roles` holds `admin`, may call it; anyone else gets 404, as "
         "if the user did not exist.\n\n" + LIST_DESCRIPTION
     ),
+    openapi_extra=list_parameters(caller=False),
 )
-async def list_user_cases(
-    user_id: UserIdPath, request: Request, ctx: ContextDep, service: CaseQueriesDep, listing: CaseListingDep
-) -> JSONResponse:
+async def list_user_cases(user_id: UserIdPath, request: Request, ctx: ContextDep, service: CaseQueriesDep) -> Response:
+    """The caller through FastAPI, as other routes with a checked path: a caller without `X-User-ID`
+    gets 401 before a malformed user id gets 422."""
+    listing = case_listing(request, ctx)
     query = listing.for_user(user_id)
     return list_response(request, listing, query, await service.list_user_cases(ctx, user_id, query))
