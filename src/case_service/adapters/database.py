@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from case_service.adapters.json_text import load_json
 from case_service.config import SQLITE_DRIVER, Settings
 from case_service.domain.errors import DatabaseUnavailable
 
@@ -280,7 +281,8 @@ def _create_engine(settings: Settings, url: str) -> AsyncEngine:
                 "command_timeout": settings.database_command_timeout,
             },
         )
-    engine = create_async_engine(url, **kwargs)
+    # JSON columns (metadata, payloads) parsed by orjson where it reads them as json.loads would.
+    engine = create_async_engine(url, json_deserializer=load_json, **kwargs)
     if url.startswith(SQLITE_DRIVER):
         _configure_sqlite(engine)
     return engine
