@@ -92,6 +92,8 @@ class CaseFilterParams(QueryModel):
 
 
 class CaseListParams(CaseFilterParams):
+    """A list's parameters: the filters, then order, cursor, total, fields and page."""
+
     sort: str | None = Field(
         None,
         description="`created_at`, `updated_at`, `severity` (by rank: low < medium < high < critical), "
@@ -120,6 +122,8 @@ class CaseListParams(CaseFilterParams):
 
 
 class CaseStatsParams(CaseFilterParams):
+    """The stats route's parameters: the filters, and the window of `created_per_day`."""
+
     days: int = Field(30, ge=1, le=366, description="Window of `created_per_day`, today included.")
 
 
