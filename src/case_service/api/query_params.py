@@ -1,6 +1,6 @@
 """Query parameters declared as one pydantic model and read in one validation.
 
-The list routes take twenty query parameters. Declared one by one as FastAPI `Query` parameters,
+The list routes take nineteen query parameters. Declared one by one as FastAPI `Query` parameters,
 FastAPI 0.165 inspects each one's type and validates it on its own on every request; a FastAPI
 query-parameter model is extracted field by field the same way. With the caller and the page as
 dependencies, that was a quarter of a list page's instructions, and one validation of the same
