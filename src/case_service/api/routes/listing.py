@@ -59,9 +59,10 @@ _LINK_HEADER = {
 }
 
 
-# The list routes read their query parameters from the request, and these three their caller too:
-# as FastAPI parameters and dependencies, they cost a page a quarter of its instructions
-# (`api/query_params.py`). `openapi_extra` documents them, after any path parameter FastAPI reads.
+# The list and stats routes read their query parameters from the request, and all but the per-user
+# route (`routes/users.py`) their caller too: as FastAPI parameters and dependencies, they cost a
+# page a quarter of its instructions (`api/query_params.py`). `openapi_extra` documents them, after
+# any path parameter FastAPI reads.
 
 
 def list_parameters(*, caller: bool) -> dict[str, list[dict[str, Any]]]:
