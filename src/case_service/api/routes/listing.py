@@ -27,7 +27,7 @@ from case_service.api.listing import (
     query_value,
 )
 from case_service.api.listing_schemas import BatchItemRead, BatchLookup, BatchResult, CaseStatsRead
-from case_service.api.query_params import query_parameters, read_query
+from case_service.api.query_params import QueryModel, query_parameters, read_query
 from case_service.api.routes.cases import errors
 from case_service.api.schemas import CaseList
 from case_service.domain.case import normalize_session_id
@@ -65,9 +65,10 @@ _LINK_HEADER = {
 # any path parameter FastAPI reads.
 
 
-def list_parameters(*, caller: bool) -> dict[str, list[dict[str, Any]]]:
-    """The list's query parameters, then the caller's headers if the route reads them itself."""
-    return {"parameters": [*query_parameters(CaseListParams), *(caller_header_parameters() if caller else ())]}
+def read_parameters(model: type[QueryModel], *, caller: bool) -> dict[str, list[dict[str, Any]]]:
+    """The `openapi_extra` of a route that reads `model`: its query parameters, then the caller's
+    headers if the route reads them itself."""
+    return {"parameters": [*query_parameters(model), *(caller_header_parameters() if caller else ())]}
 
 
 @router.get(
@@ -76,7 +77,7 @@ def list_parameters(*, caller: bool) -> dict[str, list[dict[str, Any]]]:
     responses={**LIST_RESPONSES, 200: {"headers": _LINK_HEADER}},
     summary="List and search the caller's cases",
     description=LIST_DESCRIPTION,
-    openapi_extra=list_parameters(caller=True),
+    openapi_extra=read_parameters(CaseListParams, caller=True),
 )
 async def list_cases(request: Request) -> Response:
     ctx = await get_request_context(request)
@@ -92,7 +93,7 @@ async def list_cases(request: Request) -> Response:
     summary="List the caller's cases linked to a session",
     description="The parameters and body of `GET /api/v1/cases`, limited to the session in the path "
     "(it replaces any `session_id` parameter).",
-    openapi_extra=list_parameters(caller=True),
+    openapi_extra=read_parameters(CaseListParams, caller=True),
 )
 async def list_session_cases(session_id: str, request: Request) -> Response:
     ctx = await get_request_context(request)
@@ -111,7 +112,7 @@ async def list_session_cases(session_id: str, request: Request) -> Response:
     "all in the database: by status, severity and category, the top tags, open against resolved, "
     "cases created per UTC day over the last `days` days, and the mean and median time from creation "
     "to resolution.",
-    openapi_extra={"parameters": [*query_parameters(CaseStatsParams), *caller_header_parameters()]},
+    openapi_extra=read_parameters(CaseStatsParams, caller=True),
 )
 async def case_stats(request: Request) -> CaseStatsRead:
     ctx = await get_request_context(request)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from case_service.api.deps import USER_ID_MAX_LENGTH, USER_ID_PATTERN, CaseQueriesDep, ContextDep
-from case_service.api.listing import case_listing, list_response
+from case_service.api.listing import CaseListParams, case_listing, list_response
 from case_service.api.routes.cases import errors
-from case_service.api.routes.listing import LIST_DESCRIPTION, list_parameters
+from case_service.api.routes.listing import LIST_DESCRIPTION, read_parameters
 from case_service.api.schemas import CaseList
 
 router = APIRouter(prefix="/api/v1/users", tags=["cases"])
@@ -36,7 +36,7 @@ UserIdPath = Annotated[
         "user, or a caller whose `X-User-Roles` holds `admin`, may call it; anyone else gets 404, as "
         "if the user did not exist.\n\n" + LIST_DESCRIPTION
     ),
-    openapi_extra=list_parameters(caller=False),
+    openapi_extra=read_parameters(CaseListParams, caller=False),
 )
 async def list_user_cases(user_id: UserIdPath, request: Request, ctx: ContextDep, service: CaseQueriesDep) -> Response:
     """The caller through FastAPI, as other routes with a checked path: a caller without `X-User-ID`
